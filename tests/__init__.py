@@ -1,0 +1,1 @@
+"""The txkernel test suite (run with ``python -m twisted.trial tests``)."""
