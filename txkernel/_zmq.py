@@ -1,0 +1,129 @@
+"""The one place where ZeroMQ sockets meet the reactor (reactor thread only).
+
+A thin layer over txZMQ's ``ZmqConnection`` that fixes its sharp edges:
+
+- ``doRead`` handles at most :attr:`ZmqSocket.readBatch` messages per call and
+  schedules the rest for the next reactor turn, so a flood on one socket
+  cannot starve timers, ``callFromThread`` or the other sockets;
+- a send that raises still schedules the read that re-arms the edge-triggered
+  ``ZMQ_FD`` (otherwise input could sit unread forever);
+- whole multipart messages are sent with one ``send_multipart`` call, with the
+  high-water mark set explicitly per socket;
+- the reactor is the factory's, not the module-global one.
+
+Importing this module imports txzmq, which installs the default reactor:
+only modules that run after a reactor has been chosen may import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import zmq
+from twisted.logger import Logger
+from txzmq import ZmqConnection, ZmqFactory
+
+__all__ = ["ZmqFactory", "ZmqSocket", "make_factory"]
+
+log = Logger()
+
+
+def make_factory(reactor=None) -> ZmqFactory:
+    """A ZmqFactory with its own context, driven by ``reactor`` (default: global)."""
+    factory = ZmqFactory()
+    if reactor is not None:
+        factory.reactor = reactor
+    return factory
+
+
+class ZmqSocket(ZmqConnection):
+    """A ZeroMQ socket read and written by the reactor thread.
+
+    ``on_message`` is called with the list of frames of each message received.
+    """
+
+    readBatch = 64
+    highWaterMark = 0
+
+    def __init__(
+        self,
+        factory: ZmqFactory,
+        socket_type: int,
+        on_message: Callable[[list[bytes]], object],
+        options: Sequence[tuple[int, int | bytes]] = (),
+    ) -> None:
+        self.socketType = socket_type
+        self._on_message = on_message
+        self._options = options
+        super().__init__(factory)
+
+    def _apply_options(self) -> None:
+        for option, value in self._options:
+            self.socket.setsockopt(option, value)
+        self._options = ()
+
+    def bind(self, address: str) -> str:
+        """Bind to ``address`` (``tcp://ip:*`` picks a free port); returns the real endpoint."""
+        self._apply_options()
+        self.socket.bind(address)
+        endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def connect(self, address: str) -> None:
+        """Connect to ``address``."""
+        self._apply_options()
+        self.socket.connect(address)
+        self.endpoints.append(address)
+
+    def messageReceived(self, message: list[bytes]) -> None:
+        self._on_message(message)
+
+    def doRead(self) -> None:
+        """Read up to ``readBatch`` messages, then yield to the reactor."""
+        if self.read_scheduled is not None:
+            if not self.read_scheduled.called:
+                self.read_scheduled.cancel()
+            self.read_scheduled = None
+        self._read(self.readBatch)
+
+    def drain(self) -> None:
+        """Read every message waiting in the socket now, without a bound."""
+        self._read(None)
+
+    def _read(self, limit: int | None) -> None:
+        count = 0
+        while self.socket is not None:
+            if not self.socket.get(zmq.EVENTS) & zmq.POLLIN:
+                return
+            if limit is not None and count >= limit:
+                self._schedule_read()
+                return
+            try:
+                message = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            count += 1
+            try:
+                self.messageReceived(message)
+            except Exception:
+                log.failure("Error handling a message on {socket!r}", socket=self)
+
+    def _schedule_read(self) -> None:
+        if self.read_scheduled is None and self.factory is not None:
+            self.read_scheduled = self.factory.reactor.callLater(0, self.doRead)
+
+    def send(self, message: Sequence[bytes]) -> None:
+        """Send one multipart message now (non-blocking; raises ``zmq.Again`` at HWM)."""
+        try:
+            self.socket.send_multipart(message, zmq.NOBLOCK)
+        finally:
+            self._schedule_read()
+
+    def shutdown(self) -> None:
+        """Stop reading and close the socket (idempotent)."""
+        if self.socket is not None:
+            super().shutdown()
+
+    def __repr__(self) -> str:
+        return f"<ZmqSocket {zmq.Socket.__name__} {self.socketType} {self.endpoints}>"

@@ -1,0 +1,154 @@
+"""A kernel's five sockets, bound as a connection file says.
+
+Shell, control and stdin are ROUTER sockets read and written by the reactor
+thread (through :class:`txkernel._zmq.ZmqSocket`); IOPub and the heartbeat
+each run in a thread of their own.  Everything here but :meth:`publish` is
+called on the reactor thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import zmq
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.logger import Logger
+
+from ._defer import branch
+from ._zmq import ZmqSocket, make_factory
+from .connection import ConnectionFileError, ConnectionInfo
+from .heartbeat import Heartbeat
+from .iopub import IOPubThread
+
+log = Logger()
+
+ROUTER_CHANNELS = ("shell", "control", "stdin")
+
+
+def _port_of(endpoint: str, transport: str) -> int:
+    sep = "-" if transport == "ipc" else ":"
+    return int(endpoint.rsplit(sep, 1)[1])
+
+
+class KernelSockets:
+    """Binds and owns the sockets of one kernel.
+
+    ``on_message(channel, frames)`` is called on the reactor thread for every
+    multipart message that arrives on shell, control or stdin;
+    ``on_subscribe(topic)`` for every new IOPub subscription.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        info: ConnectionInfo,
+        on_message: Callable[[str, list[bytes]], object],
+        on_subscribe: Callable[[bytes], object],
+        iopub_hwm: int = 0,
+    ) -> None:
+        self._reactor = reactor
+        self.info = info
+        self._on_message = on_message
+        self._on_subscribe = on_subscribe
+        self._iopub_hwm = iopub_hwm
+        self._factory = make_factory(reactor)
+        self._factory.lingerPeriod = 1000
+        self._routers: dict[str, ZmqSocket] = {}
+        self._iopub: IOPubThread | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._closing: Deferred[None] | None = None
+
+    def bind(self) -> ConnectionInfo:
+        """Bind all five sockets; returns the info with the real port numbers.
+
+        Raises :class:`ConnectionFileError` (and binds nothing) when a port
+        cannot be bound.
+        """
+        ports = {}
+        try:
+            for channel in ROUTER_CHANNELS:
+                sock = ZmqSocket(
+                    self._factory,
+                    zmq.ROUTER,
+                    lambda frames, ch=channel: self._on_message(ch, frames),
+                    options=[(zmq.ROUTER_HANDOVER, 1)],
+                )
+                self._routers[channel] = sock
+                ports[channel] = self._bind(channel, sock.bind)
+            self._iopub = IOPubThread(
+                self._reactor, self.info.endpoint("iopub"), self._on_subscribe, self._iopub_hwm
+            )
+            ports["iopub"] = self._bind("iopub", lambda _addr: self._iopub.start())
+            self._heartbeat = Heartbeat(self._reactor, self.info.endpoint("hb"))
+            ports["hb"] = self._bind("hb", lambda _addr: self._heartbeat.start())
+        except BaseException:
+            self._abandon()
+            raise
+        self.info = self.info.with_ports(ports)
+        return self.info
+
+    def _bind(self, channel: str, bind: Callable[[str], str]) -> int:
+        address = self.info.endpoint(channel)
+        try:
+            endpoint = bind(address)
+        except zmq.ZMQError as e:
+            raise ConnectionFileError(f"cannot bind the {channel} socket to {address}: {e}") from None
+        return _port_of(endpoint, self.info.transport)
+
+    def _abandon(self) -> None:
+        for sock in self._routers.values():
+            sock.shutdown()
+        self._routers.clear()
+        if self._iopub is not None and self._iopub.endpoint:
+            self._iopub.stop()
+        if self._heartbeat is not None and self._heartbeat.endpoint:
+            self._heartbeat.stop()
+        self._factory.shutdown()
+
+    def send(self, channel: str, frames: Sequence[bytes]) -> None:
+        """Send on shell, control or stdin (reactor thread); a failed send is logged."""
+        sock = self._routers.get(channel)
+        if sock is None:
+            log.warn("Dropped a message on {channel}: the socket is closed", channel=channel)
+            return
+        try:
+            sock.send(frames)
+        except zmq.ZMQError as e:
+            log.warn("Could not send on {channel}: {error}", channel=channel, error=e)
+
+    def publish(self, frames: Sequence[bytes]) -> None:
+        """Queue a message for IOPub (any thread)."""
+        if self._iopub is not None:
+            self._iopub.send(frames)
+
+    def drain(self, channel: str) -> None:
+        """Deliver every message already waiting on ``channel`` now."""
+        sock = self._routers.get(channel)
+        if sock is not None:
+            sock.drain()
+
+    def flush(self) -> Deferred[None]:
+        """Fires once everything published so far is on the wire."""
+        if self._iopub is None:
+            return succeed(None)
+        return self._iopub.flush()
+
+    def close(self) -> Deferred[None]:
+        """Send what is queued, close every socket and join both threads."""
+        if self._closing is None:
+            self._closing = self._close()
+        return branch(self._closing)
+
+    def _close(self) -> Deferred[None]:
+        stopping = []
+        if self._iopub is not None:
+            stopping.append(self._iopub.stop())
+        if self._heartbeat is not None:
+            stopping.append(self._heartbeat.stop())
+        for sock in self._routers.values():
+            sock.shutdown()
+        self._routers.clear()
+        self._factory.shutdown()
+        done = DeferredList(stopping, consumeErrors=True)
+        return done.addCallback(lambda _: None)

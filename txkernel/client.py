@@ -1,0 +1,365 @@
+"""A Twisted-native Jupyter kernel client: every request returns a Deferred.
+
+Talks to any kernel (txkernel's, ipykernel, ...) from its connection info::
+
+    client = KernelClient(read_connection_file(path))
+    client.start()
+    info = await client.wait_for_ready()
+    result = await client.execute("1 + 1")
+    result.reply["content"]["status"], result.outputs
+
+All sockets are read and written on the reactor thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.logger import Logger
+
+from ._zmq import ZmqSocket, make_factory
+from .connection import ConnectionInfo
+from .wire import Message, Wire, WireError
+
+log = Logger()
+
+InputHandler = Callable[[str, bool], "str | Deferred[str]"]
+
+
+class KernelTimeout(Exception):
+    """The kernel did not answer in time."""
+
+
+@dataclass
+class ExecuteResult:
+    """What one ``execute_request`` produced."""
+
+    reply: Message
+    outputs: list[Message] = field(default_factory=list)
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The ``execute_reply`` content."""
+        return self.reply["content"]
+
+    def of_type(self, msg_type: str) -> list[Message]:
+        """The IOPub messages of ``msg_type``, in order."""
+        return [m for m in self.outputs if m["msg_type"] == msg_type]
+
+    def stream_text(self, name: str = "stdout") -> str:
+        """All text written to the ``name`` stream."""
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == name
+        )
+
+
+class _Pending:
+    """A request waiting for its reply and (optionally) its ``status: idle``."""
+
+    def __init__(self, collect: bool, on_input: InputHandler | None) -> None:
+        self.deferred: Deferred[Any] = Deferred()
+        self.collect = collect
+        self.on_input = on_input
+        self.reply: Message | None = None
+        self.outputs: list[Message] = []
+        self.idle = False
+        self.timer: Any = None
+
+
+class KernelClient:
+    """Connects to a kernel's five sockets and speaks the Jupyter protocol."""
+
+    def __init__(self, info: ConnectionInfo, reactor: Any = None, username: str = "txkernel") -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self.info = info
+        self.wire = Wire(info.key, info.signature_scheme, username=username)
+        self._factory: Any = None
+        self._sockets: dict[str, ZmqSocket] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._iopub_watchers: list[Callable[[Message], object]] = []
+        self._hb_waiting: dict[bytes, tuple[Deferred[float], float, Any]] = {}
+        self._hb_count = 0
+
+    # -- life cycle --
+
+    def start(self) -> None:
+        """Connect the sockets (returns at once; see :meth:`wait_for_ready`)."""
+        self._factory = make_factory(self._reactor)
+        self._factory.lingerPeriod = 0
+        ident = self.wire.bsession
+        plan = {
+            "shell": (zmq.DEALER, [(zmq.IDENTITY, ident)]),
+            "control": (zmq.DEALER, []),
+            "stdin": (zmq.DEALER, [(zmq.IDENTITY, ident)]),
+            "iopub": (zmq.SUB, [(zmq.SUBSCRIBE, b"")]),
+            "hb": (zmq.DEALER, []),
+        }
+        for channel, (kind, options) in plan.items():
+            sock = ZmqSocket(
+                self._factory,
+                kind,
+                lambda frames, ch=channel: self._received(ch, frames),
+                options=options,
+            )
+            sock.connect(self.info.endpoint(channel))
+            self._sockets[channel] = sock
+
+    def stop(self) -> None:
+        """Close every socket; pending requests fail with ``KernelTimeout``."""
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if p.timer is not None and p.timer.active():
+                p.timer.cancel()
+            p.deferred.errback(KernelTimeout("client stopped"))
+        hb, self._hb_waiting = self._hb_waiting, {}
+        for d, _, timer in hb.values():
+            if timer.active():
+                timer.cancel()
+            d.errback(KernelTimeout("client stopped"))
+        for sock in self._sockets.values():
+            sock.shutdown()
+        self._sockets.clear()
+        if self._factory is not None:
+            self._factory.shutdown()
+            self._factory = None
+
+    # -- requests --
+
+    def send(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: Message | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        """Send one message as is (no reply tracking); returns it."""
+        msg = self.wire.new_message(msg_type, content or {}, parent, metadata)
+        self._sockets[channel].send(self.wire.serialize(msg))
+        return msg
+
+    def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        channel: str = "shell",
+        timeout: float | None = None,
+        collect: bool = False,
+        on_input: InputHandler | None = None,
+    ) -> Deferred[Any]:
+        """Send a request; fires with the reply message.
+
+        With ``collect``, waits for ``status: idle`` too and fires with an
+        :class:`ExecuteResult` carrying the IOPub messages of the request.
+        Fails with :class:`KernelTimeout` after ``timeout`` seconds.
+        """
+        if channel not in self._sockets:
+            return fail(RuntimeError("the client is not started"))
+        msg = self.send(channel, msg_type, content)
+        pending = _Pending(collect, on_input)
+        msg_id = msg["header"]["msg_id"]
+        self._pending[msg_id] = pending
+        if timeout is not None:
+            pending.timer = self._reactor.callLater(timeout, self._timed_out, msg_id, msg_type)
+        return pending.deferred
+
+    def execute(
+        self,
+        code: str,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        on_input: InputHandler | None = None,
+        timeout: float | None = None,
+    ) -> Deferred[ExecuteResult]:
+        """Run ``code``; fires with an :class:`ExecuteResult` once the kernel is idle again.
+
+        ``on_input(prompt, password)`` answers input requests (a string or a
+        Deferred of one); stdin is allowed when it is given.
+        """
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": on_input is not None if allow_stdin is None else allow_stdin,
+            "stop_on_error": stop_on_error,
+        }
+        return self.request(
+            "execute_request", content, timeout=timeout, collect=True, on_input=on_input
+        )
+
+    def kernel_info(self, channel: str = "shell", timeout: float | None = None) -> Deferred[Message]:
+        """Fires with the ``kernel_info_reply`` message."""
+        return self.request("kernel_info_request", {}, channel, timeout)
+
+    def complete(self, code: str, cursor_pos: int | None = None) -> Deferred[Message]:
+        """Fires with the ``complete_reply`` message."""
+        pos = len(code) if cursor_pos is None else cursor_pos
+        return self.request("complete_request", {"code": code, "cursor_pos": pos})
+
+    def inspect(self, code: str, cursor_pos: int | None = None, detail_level: int = 0) -> Deferred[Message]:
+        """Fires with the ``inspect_reply`` message."""
+        pos = len(code) if cursor_pos is None else cursor_pos
+        return self.request(
+            "inspect_request", {"code": code, "cursor_pos": pos, "detail_level": detail_level}
+        )
+
+    def is_complete(self, code: str) -> Deferred[Message]:
+        """Fires with the ``is_complete_reply`` message."""
+        return self.request("is_complete_request", {"code": code})
+
+    def history(self, **content: Any) -> Deferred[Message]:
+        """Fires with the ``history_reply`` message (fields as in the spec)."""
+        return self.request("history_request", content)
+
+    def comm_info(self, target_name: str | None = None) -> Deferred[Message]:
+        """Fires with the ``comm_info_reply`` message."""
+        content = {} if target_name is None else {"target_name": target_name}
+        return self.request("comm_info_request", content)
+
+    def interrupt(self) -> Deferred[Message]:
+        """Send ``interrupt_request`` on control; fires with the reply."""
+        return self.request("interrupt_request", {}, "control")
+
+    def shutdown(self, restart: bool = False, timeout: float | None = None) -> Deferred[Message]:
+        """Send ``shutdown_request`` on control; fires with the reply."""
+        return self.request("shutdown_request", {"restart": restart}, "control", timeout)
+
+    def wait_for_ready(self, timeout: float = 30.0, interval: float = 0.1) -> Deferred[Message]:
+        """Fires with a ``kernel_info_reply`` once IOPub is known to be subscribed.
+
+        Sends ``kernel_info_request`` until an IOPub message (the kernel's
+        welcome or a status) has arrived, as jupyter_client does.
+        """
+        done: Deferred[Message] = Deferred()
+        state: dict[str, Any] = {"seen": False, "reply": None}
+
+        def seen(_msg: Message) -> None:
+            state["seen"] = True
+            maybe_done()
+
+        def maybe_done() -> None:
+            if state["seen"] and state["reply"] is not None and not done.called:
+                self._iopub_watchers.remove(seen)
+                loop.cancel() if loop.active() else None
+                deadline.cancel() if deadline.active() else None
+                done.callback(state["reply"])
+
+        def got(reply: Message) -> None:
+            state["reply"] = reply
+            maybe_done()
+
+        def ask() -> None:
+            nonlocal loop
+            self.kernel_info().addCallback(got).addErrback(lambda f: None)
+            loop = self._reactor.callLater(interval, ask)
+
+        def expire() -> None:
+            if not done.called:
+                self._iopub_watchers.remove(seen)
+                if loop.active():
+                    loop.cancel()
+                done.errback(KernelTimeout(f"no kernel answered within {timeout} s"))
+
+        self._iopub_watchers.append(seen)
+        loop = self._reactor.callLater(0, ask)
+        deadline = self._reactor.callLater(timeout, expire)
+        return done
+
+    def watch_iopub(self, callback: Callable[[Message], object]) -> Callable[[], None]:
+        """Call ``callback(msg)`` for every IOPub message; returns an unwatch function."""
+        self._iopub_watchers.append(callback)
+        return lambda: self._iopub_watchers.remove(callback) if callback in self._iopub_watchers else None
+
+    def heartbeat(self, timeout: float = 1.0) -> Deferred[float]:
+        """Ping the heartbeat; fires with the round trip in seconds."""
+        self._hb_count += 1
+        token = b"ping-%d-" % self._hb_count + os.urandom(4).hex().encode()
+        d: Deferred[float] = Deferred()
+        timer = self._reactor.callLater(timeout, self._hb_timed_out, token)
+        self._hb_waiting[token] = (d, self._reactor.seconds(), timer)
+        self._sockets["hb"].send([token])
+        return d
+
+    # -- incoming --
+
+    def _timed_out(self, msg_id: str, msg_type: str) -> None:
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None:
+            pending.deferred.errback(KernelTimeout(f"no reply to {msg_type}"))
+
+    def _hb_timed_out(self, token: bytes) -> None:
+        entry = self._hb_waiting.pop(token, None)
+        if entry is not None:
+            entry[0].errback(KernelTimeout("no heartbeat"))
+
+    def _received(self, channel: str, frames: list[bytes]) -> None:
+        if channel == "hb":
+            entry = self._hb_waiting.pop(frames[0], None)
+            if entry is not None:
+                d, sent, timer = entry
+                timer.cancel()
+                d.callback(self._reactor.seconds() - sent)
+            return
+        try:
+            _, msg = self.wire.deserialize(frames)
+        except WireError as e:
+            log.warn("Client dropped a message on {channel}: {reason}", channel=channel, reason=e)
+            return
+        if channel == "iopub":
+            self._iopub(msg)
+        elif channel == "stdin":
+            self._input_request(msg)
+        else:
+            self._reply(msg)
+
+    def _reply(self, msg: Message) -> None:
+        parent_id = msg["parent_header"].get("msg_id")
+        pending = self._pending.get(parent_id)
+        if pending is None:
+            return
+        pending.reply = msg
+        self._maybe_done(parent_id, pending)
+
+    def _iopub(self, msg: Message) -> None:
+        for watcher in list(self._iopub_watchers):
+            watcher(msg)
+        parent_id = msg["parent_header"].get("msg_id")
+        pending = self._pending.get(parent_id)
+        if pending is None or not pending.collect:
+            return
+        pending.outputs.append(msg)
+        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            pending.idle = True
+            self._maybe_done(parent_id, pending)
+
+    def _maybe_done(self, msg_id: str, pending: _Pending) -> None:
+        if pending.reply is None or (pending.collect and not pending.idle):
+            return
+        del self._pending[msg_id]
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        if pending.collect:
+            pending.deferred.callback(ExecuteResult(pending.reply, pending.outputs))
+        else:
+            pending.deferred.callback(pending.reply)
+
+    def _input_request(self, msg: Message) -> None:
+        pending = self._pending.get(msg["parent_header"].get("msg_id"))
+        if pending is None or pending.on_input is None:
+            log.warn("Input request with nobody to answer it")
+            return
+        content = msg["content"]
+        d = maybeDeferred(pending.on_input, content.get("prompt", ""), bool(content.get("password")))
+        d.addCallback(lambda value: self.send("stdin", "input_reply", {"value": value}, parent=msg))
+        d.addErrback(lambda f: log.failure("Answering an input request failed", f))

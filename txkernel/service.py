@@ -1,0 +1,152 @@
+"""KernelService: a kernel served as a Twisted ``Service``.
+
+Add it to any service tree (several per process are fine)::
+
+    service = KernelService(PythonKernel(namespace={"app": app}))
+    service.setServiceParent(application)
+
+Starting it binds the five sockets and starts the IOPub and heartbeat
+threads; stopping it returns a Deferred that fires once everything queued on
+IOPub has been sent, every socket is closed and both threads have exited.
+Runs on the reactor thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from ._defer import branch
+from .connection import (
+    ConnectionInfo,
+    new_connection_file_path,
+    read_connection_file,
+    write_connection_file,
+)
+from .kernel import Kernel
+from .wire import Wire
+
+log = Logger()
+
+
+class KernelService(Service):
+    """Serves ``kernel`` on ZeroMQ sockets.
+
+    With ``connection_file`` naming an existing file, bind what it says
+    (this is how Jupyter launches kernels).  Otherwise bind free ports on
+    ``ip`` (loopback by default) with a random key, and write a new
+    connection file (mode 0600) at ``connection_file`` or in the Jupyter
+    runtime directory; that file is removed when the service stops.
+
+    ``on_shutdown(restart)`` runs after a frontend's ``shutdown_request`` has
+    been answered and the service has stopped (``twistd`` stops the reactor
+    there; an embedding application may do what it likes).
+    """
+
+    name = "txkernel"
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        connection_file: str | None = None,
+        connection_info: ConnectionInfo | None = None,
+        ip: str = "127.0.0.1",
+        transport: str = "tcp",
+        on_shutdown: Callable[[bool], object] | None = None,
+        iopub_hwm: int = 0,
+        reactor: Any = None,
+    ) -> None:
+        self.kernel = kernel
+        self.connection_file = connection_file
+        self.connection_info = connection_info
+        self._ip = ip
+        self._transport_name = transport
+        self._on_shutdown = on_shutdown
+        self._iopub_hwm = iopub_hwm
+        self._reactor = reactor
+        self._sockets: Any = None
+        self._owns_file = False
+        self._stopping: Deferred[None] | None = None
+
+    def _resolve_info(self) -> ConnectionInfo:
+        if self.connection_info is not None:
+            return self.connection_info
+        if self.connection_file and os.path.exists(self.connection_file):
+            return read_connection_file(self.connection_file)
+        return ConnectionInfo(ip=self._ip, transport=self._transport_name)
+
+    def privilegedStartService(self) -> None:
+        """Bind the sockets and write the connection file if it is ours.
+
+        Raises ``ConnectionFileError`` (one line) when the connection file is
+        unusable or a port cannot be bound.
+        """
+        Service.privilegedStartService(self)
+        if self._sockets is not None:
+            return
+        from .channels import KernelSockets
+
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        info = self._resolve_info()
+        sockets = KernelSockets(
+            self._reactor,
+            info,
+            self.kernel.message_received,
+            self.kernel.subscribed,
+            iopub_hwm=self._iopub_hwm,
+        )
+        self.connection_info = sockets.bind()
+        self._sockets = sockets
+        self._stopping = None
+        if self.connection_file is None or not os.path.exists(self.connection_file):
+            self.connection_file = write_connection_file(
+                self.connection_info, self.connection_file or new_connection_file_path()
+            )
+            self._owns_file = True
+
+    def startService(self) -> None:
+        """Bind (if :meth:`privilegedStartService` did not) and start serving."""
+        self.privilegedStartService()
+        wire = Wire(self.connection_info.key, self.connection_info.signature_scheme)
+        self.kernel.attach(wire, self._sockets, self._shutdown_requested)
+        Service.startService(self)
+        log.info(
+            "Kernel {name} serving; to connect: jupyter console --existing {file}",
+            name=type(self.kernel).__name__,
+            file=self.connection_file,
+        )
+
+    def stopService(self) -> Deferred[None]:
+        """Fires once IOPub is flushed, the sockets are closed and the threads joined."""
+        if self._stopping is None:
+            Service.stopService(self)
+            self._stopping = self._stop()
+        return branch(self._stopping)
+
+    def _stop(self) -> Deferred[None]:
+        sockets, self._sockets = self._sockets, None
+        self.kernel.detach()
+        if self._owns_file and self.connection_file:
+            try:
+                os.unlink(self.connection_file)
+            except FileNotFoundError:
+                pass
+            self._owns_file = False
+        if sockets is None:
+            return succeed(None)
+        return sockets.close()
+
+    def _shutdown_requested(self, restart: bool) -> None:
+        d = self.stopService()
+        if self._on_shutdown is not None:
+            on_shutdown = self._on_shutdown
+            d.addCallback(lambda _: on_shutdown(restart))
+        d.addErrback(lambda f: log.failure("Stopping after shutdown_request failed", f))

@@ -1,0 +1,90 @@
+"""Builds the service that ``twistd txkernel`` runs.
+
+Imported by twistd after the reactor has been chosen, so it may import the
+modules that use txZMQ.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from twisted.logger import Logger
+from twisted.python import usage
+
+from .connection import ConnectionFileError, read_connection_file
+from .kernel import Kernel
+from .service import KernelService
+
+log = Logger()
+
+DEFAULT_KERNEL = "txkernel.echo:EchoKernel"
+
+
+def load_kernel_class(spec: str) -> type[Kernel]:
+    """The kernel class named by ``package.module:Class``; UsageError when it is not one."""
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise usage.UsageError(f"--kernel {spec!r}: expected package.module:Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise usage.UsageError(f"--kernel {spec!r}: cannot import {module_name} ({e})") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
+        raise usage.UsageError(f"--kernel {spec!r}: {class_name} is not a txkernel Kernel class")
+    return cls
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Serve a Jupyter kernel. With --connection-file, bind what the file says "
+        "(as Jupyter does when it launches a kernel); without it, bind free ports on "
+        "127.0.0.1 and write a new connection file in the Jupyter runtime directory."
+    )
+    optParameters = [
+        ["connection-file", "f", None, "Connection file to bind (must exist)."],
+        ["kernel", "k", DEFAULT_KERNEL, "Kernel class, as package.module:Class."],
+        ["ip", None, "127.0.0.1", "Address to bind when no connection file is given."],
+        ["transport", None, "tcp", "tcp or ipc, when no connection file is given."],
+    ]
+
+    def postOptions(self) -> None:
+        self["kernel_class"] = load_kernel_class(self["kernel"])
+        path = self["connection-file"]
+        if path is not None:
+            try:
+                self["connection_info"] = read_connection_file(path)
+            except ConnectionFileError as e:
+                raise usage.UsageError(str(e)) from None
+        else:
+            self["connection_info"] = None
+        if self["transport"] not in ("tcp", "ipc"):
+            raise usage.UsageError(f"--transport {self['transport']!r}: use tcp or ipc")
+
+
+class TwistdKernelService(KernelService):
+    """A KernelService that ends the process when it cannot start or is shut down."""
+
+    def privilegedStartService(self) -> None:
+        try:
+            KernelService.privilegedStartService(self)
+        except ConnectionFileError as e:
+            log.critical("txkernel: {reason}", reason=e)
+            raise SystemExit(1) from None
+
+
+def makeService(options: Options) -> KernelService:
+    """The kernel service for ``twistd txkernel``."""
+    from twisted.internet import reactor
+
+    path = options["connection-file"]
+    return TwistdKernelService(
+        options["kernel_class"](),
+        connection_file=os.path.abspath(path) if path else None,
+        connection_info=options["connection_info"],
+        ip=options["ip"],
+        transport=options["transport"],
+        on_shutdown=lambda restart: reactor.stop(),
+    )
