@@ -77,7 +77,10 @@ class KernelSockets:
                 self._routers[channel] = sock
                 ports[channel] = self._bind(channel, sock.bind)
             self._iopub = IOPubThread(
-                self._reactor, self.info.endpoint("iopub"), self._on_subscribe, self._iopub_hwm
+                self._reactor,
+                self.info.endpoint("iopub"),
+                self._on_subscribe,
+                self._iopub_hwm,
             )
             ports["iopub"] = self._bind("iopub", lambda _addr: self._iopub.start())
             self._heartbeat = Heartbeat(self._reactor, self.info.endpoint("hb"))
@@ -93,7 +96,9 @@ class KernelSockets:
         try:
             endpoint = bind(address)
         except zmq.ZMQError as e:
-            raise ConnectionFileError(f"cannot bind the {channel} socket to {address}: {e}") from None
+            raise ConnectionFileError(
+                f"cannot bind the {channel} socket to {address}: {e}"
+            ) from None
         return _port_of(endpoint, self.info.transport)
 
     def _abandon(self) -> None:
@@ -110,7 +115,9 @@ class KernelSockets:
         """Send on shell, control or stdin (reactor thread); a failed send is logged."""
         sock = self._routers.get(channel)
         if sock is None:
-            log.warn("Dropped a message on {channel}: the socket is closed", channel=channel)
+            log.warn(
+                "Dropped a message on {channel}: the socket is closed", channel=channel
+            )
             return
         try:
             sock.send(frames)

@@ -54,7 +54,9 @@ class ExecuteResult:
     def stream_text(self, name: str = "stdout") -> str:
         """All text written to the ``name`` stream."""
         return "".join(
-            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == name
+            m["content"]["text"]
+            for m in self.of_type("stream")
+            if m["content"]["name"] == name
         )
 
 
@@ -74,7 +76,9 @@ class _Pending:
 class KernelClient:
     """Connects to a kernel's five sockets and speaks the Jupyter protocol."""
 
-    def __init__(self, info: ConnectionInfo, reactor: Any = None, username: str = "txkernel") -> None:
+    def __init__(
+        self, info: ConnectionInfo, reactor: Any = None, username: str = "txkernel"
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
@@ -167,7 +171,9 @@ class KernelClient:
         msg_id = msg["header"]["msg_id"]
         self._pending[msg_id] = pending
         if timeout is not None:
-            pending.timer = self._reactor.callLater(timeout, self._timed_out, msg_id, msg_type)
+            pending.timer = self._reactor.callLater(
+                timeout, self._timed_out, msg_id, msg_type
+            )
         return pending.deferred
 
     def execute(
@@ -198,7 +204,9 @@ class KernelClient:
             "execute_request", content, timeout=timeout, collect=True, on_input=on_input
         )
 
-    def kernel_info(self, channel: str = "shell", timeout: float | None = None) -> Deferred[Message]:
+    def kernel_info(
+        self, channel: str = "shell", timeout: float | None = None
+    ) -> Deferred[Message]:
         """Fires with the ``kernel_info_reply`` message."""
         return self.request("kernel_info_request", {}, channel, timeout)
 
@@ -207,11 +215,14 @@ class KernelClient:
         pos = len(code) if cursor_pos is None else cursor_pos
         return self.request("complete_request", {"code": code, "cursor_pos": pos})
 
-    def inspect(self, code: str, cursor_pos: int | None = None, detail_level: int = 0) -> Deferred[Message]:
+    def inspect(
+        self, code: str, cursor_pos: int | None = None, detail_level: int = 0
+    ) -> Deferred[Message]:
         """Fires with the ``inspect_reply`` message."""
         pos = len(code) if cursor_pos is None else cursor_pos
         return self.request(
-            "inspect_request", {"code": code, "cursor_pos": pos, "detail_level": detail_level}
+            "inspect_request",
+            {"code": code, "cursor_pos": pos, "detail_level": detail_level},
         )
 
     def is_complete(self, code: str) -> Deferred[Message]:
@@ -231,11 +242,17 @@ class KernelClient:
         """Send ``interrupt_request`` on control; fires with the reply."""
         return self.request("interrupt_request", {}, "control")
 
-    def shutdown(self, restart: bool = False, timeout: float | None = None) -> Deferred[Message]:
+    def shutdown(
+        self, restart: bool = False, timeout: float | None = None
+    ) -> Deferred[Message]:
         """Send ``shutdown_request`` on control; fires with the reply."""
-        return self.request("shutdown_request", {"restart": restart}, "control", timeout)
+        return self.request(
+            "shutdown_request", {"restart": restart}, "control", timeout
+        )
 
-    def wait_for_ready(self, timeout: float = 30.0, interval: float = 0.1) -> Deferred[Message]:
+    def wait_for_ready(
+        self, timeout: float = 30.0, interval: float = 0.1
+    ) -> Deferred[Message]:
         """Fires with a ``kernel_info_reply`` once IOPub is known to be subscribed.
 
         Sends ``kernel_info_request`` until an IOPub message (the kernel's
@@ -279,7 +296,11 @@ class KernelClient:
     def watch_iopub(self, callback: Callable[[Message], object]) -> Callable[[], None]:
         """Call ``callback(msg)`` for every IOPub message; returns an unwatch function."""
         self._iopub_watchers.append(callback)
-        return lambda: self._iopub_watchers.remove(callback) if callback in self._iopub_watchers else None
+        return lambda: (
+            self._iopub_watchers.remove(callback)
+            if callback in self._iopub_watchers
+            else None
+        )
 
     def heartbeat(self, timeout: float = 1.0) -> Deferred[float]:
         """Ping the heartbeat; fires with the round trip in seconds."""
@@ -314,7 +335,11 @@ class KernelClient:
         try:
             _, msg = self.wire.deserialize(frames)
         except WireError as e:
-            log.warn("Client dropped a message on {channel}: {reason}", channel=channel, reason=e)
+            log.warn(
+                "Client dropped a message on {channel}: {reason}",
+                channel=channel,
+                reason=e,
+            )
             return
         if channel == "iopub":
             self._iopub(msg)
@@ -339,7 +364,10 @@ class KernelClient:
         if pending is None or not pending.collect:
             return
         pending.outputs.append(msg)
-        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+        if (
+            msg["msg_type"] == "status"
+            and msg["content"].get("execution_state") == "idle"
+        ):
             pending.idle = True
             self._maybe_done(parent_id, pending)
 
@@ -360,6 +388,12 @@ class KernelClient:
             log.warn("Input request with nobody to answer it")
             return
         content = msg["content"]
-        d = maybeDeferred(pending.on_input, content.get("prompt", ""), bool(content.get("password")))
-        d.addCallback(lambda value: self.send("stdin", "input_reply", {"value": value}, parent=msg))
+        d = maybeDeferred(
+            pending.on_input, content.get("prompt", ""), bool(content.get("password"))
+        )
+        d.addCallback(
+            lambda value: self.send(
+                "stdin", "input_reply", {"value": value}, parent=msg
+            )
+        )
         d.addErrback(lambda f: log.failure("Answering an input request failed", f))

@@ -69,7 +69,10 @@ class Comm:
         self.closed = True
         self.manager.forget(self.comm_id)
         self.manager.publish(
-            "comm_close", {"comm_id": self.comm_id, "data": data or {}}, metadata, buffers
+            "comm_close",
+            {"comm_id": self.comm_id, "data": data or {}},
+            metadata,
+            buffers,
         )
 
     def _received(self, msg: Message) -> None:
@@ -94,7 +97,9 @@ class CommManager:
         self.comms: dict[str, Comm] = {}
         self.targets: dict[str, Callable[[Comm, Message], object]] = {}
 
-    def register_target(self, name: str, target: Callable[[Comm, Message], object]) -> None:
+    def register_target(
+        self, name: str, target: Callable[[Comm, Message], object]
+    ) -> None:
         """Accept frontend ``comm_open`` requests for ``name``."""
         self.targets[name] = target
 
@@ -121,7 +126,9 @@ class CommManager:
         )
         return comm
 
-    def publish(self, msg_type: str, content: dict[str, Any], metadata=None, buffers=None) -> None:
+    def publish(
+        self, msg_type: str, content: dict[str, Any], metadata=None, buffers=None
+    ) -> None:
         self._kernel.publish(msg_type, content, metadata=metadata, buffers=buffers)
 
     def forget(self, comm_id: str) -> None:
@@ -139,20 +146,28 @@ class CommManager:
         target = self.targets.get(target_name)
         comm = Comm(self, comm_id, target_name)
         if target is None:
-            log.warn("No comm target {name!r}: closing comm {id}", name=target_name, id=comm_id)
+            log.warn(
+                "No comm target {name!r}: closing comm {id}",
+                name=target_name,
+                id=comm_id,
+            )
             comm.close()
             return
         self.comms[comm_id] = comm
         try:
             target(comm, msg)
         except Exception:
-            log.failure("Comm target {name!r} failed: closing the comm", name=target_name)
+            log.failure(
+                "Comm target {name!r} failed: closing the comm", name=target_name
+            )
             comm.close()
 
     def comm_msg(self, msg: Message) -> None:
         comm = self.comms.get(msg["content"].get("comm_id"))
         if comm is None:
-            log.warn("comm_msg for an unknown comm {id!r}", id=msg["content"].get("comm_id"))
+            log.warn(
+                "comm_msg for an unknown comm {id!r}", id=msg["content"].get("comm_id")
+            )
             return
         comm._received(msg)
 

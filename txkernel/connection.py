@@ -88,13 +88,17 @@ def parse_connection_info(data: Any, path: str = "<data>") -> ConnectionInfo:
         try:
             port = int(data[name])
         except (TypeError, ValueError):
-            raise _fail(path, f"{name!r} is not a port number: {data[name]!r}") from None
+            raise _fail(
+                path, f"{name!r} is not a port number: {data[name]!r}"
+            ) from None
         if not 0 <= port <= 65535:
             raise _fail(path, f"{name!r} out of range: {port}")
         ports[name] = port
     key = data.get("key")
     if not isinstance(key, str):
-        raise _fail(path, "missing field 'key'" if key is None else "'key' must be a string")
+        raise _fail(
+            path, "missing field 'key'" if key is None else "'key' must be a string"
+        )
     scheme = data.get("signature_scheme", "hmac-sha256")
     if scheme not in SIGNATURE_SCHEMES:
         raise _fail(path, f"unsupported signature_scheme {scheme!r}")

@@ -28,7 +28,9 @@ class Heartbeat:
         self._context = zmq.Context()
         self._ready = threading.Event()
         self._bind_error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="txkernel-heartbeat", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="txkernel-heartbeat", daemon=True
+        )
         self._exited = False
         self._waiters: list[Deferred[None]] = []
         self.endpoint = ""

@@ -30,7 +30,9 @@ class _Doorbell:
 
     def __init__(self) -> None:
         if hasattr(os, "eventfd"):
-            self.read_fd = self.write_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.read_fd = self.write_fd = os.eventfd(
+                0, os.EFD_NONBLOCK | os.EFD_CLOEXEC
+            )
         else:  # pragma: no cover - non-Linux
             self.read_fd, self.write_fd = os.pipe()
             os.set_blocking(self.read_fd, False)
@@ -83,10 +85,13 @@ class IOPubThread:
         self._bell = _Doorbell()
         self._ready = threading.Event()
         self._bind_error: BaseException | None = None
+        self._lock = threading.Lock()
         self._stopping = False
         self._exited = False
         self._stop_waiters: list[Deferred[None]] = []
-        self._thread = threading.Thread(target=self._run, name="txkernel-iopub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="txkernel-iopub", daemon=True
+        )
         self.endpoint = ""
 
     def start(self) -> str:
@@ -100,9 +105,15 @@ class IOPubThread:
         return self.endpoint
 
     def send(self, frames: Sequence[bytes]) -> None:
-        """Queue one multipart message (thread-safe, never blocks)."""
-        self._queue.append(frames)
-        self._bell.ring()
+        """Queue one multipart message (thread-safe, never blocks).
+
+        Messages sent after :meth:`stop` are dropped.
+        """
+        with self._lock:
+            if self._stopping:
+                return
+            self._queue.append(frames)
+            self._bell.ring()
 
     def flush(self) -> Deferred[None]:
         """A Deferred that fires once everything queued before it has been sent."""
@@ -124,10 +135,11 @@ class IOPubThread:
             d.callback(None)
             return d
         self._stop_waiters.append(d)
-        if not self._stopping:
-            self._stopping = True
-            self._queue.append(_STOP)
-            self._bell.ring()
+        with self._lock:
+            if not self._stopping:
+                self._stopping = True
+                self._queue.append(_STOP)
+                self._bell.ring()
         return d
 
     def _run(self) -> None:
@@ -153,7 +165,9 @@ class IOPubThread:
         finally:
             sock.close()
             context.term()
-            self._bell.close()
+            with self._lock:
+                self._stopping = True
+                self._bell.close()
             self._reactor.callFromThread(self._finished)
 
     def _finished(self) -> None:

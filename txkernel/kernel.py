@@ -20,7 +20,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from twisted.internet.defer import CancelledError, Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    fail,
+    maybeDeferred,
+    succeed,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -88,7 +94,9 @@ def error_content(failure: Failure) -> dict[str, Any]:
             "evalue": "interrupted",
             "traceback": ["KeyboardInterrupt: interrupted"],
         }
-    lines = traceback.format_exception(failure.type, failure.value, failure.getTracebackObject())
+    lines = traceback.format_exception(
+        failure.type, failure.value, failure.getTracebackObject()
+    )
     return {
         "status": "error",
         "ename": failure.type.__name__,
@@ -250,7 +258,7 @@ class Kernel:
         parent header.
         """
         wire, transport = self.wire, self._transport
-        if wire is None or transport is None:
+        if wire is None or transport is None or self._stopped:
             return
         if parent is _CURRENT:
             parent = self.output_request()
@@ -261,7 +269,9 @@ class Kernel:
             topic = f"kernel.{wire.session_id}.{msg_type}".encode()
         transport.publish(wire.serialize(msg, [topic]))
 
-    def send_stream(self, name: str, text: str, parent: Request | None = _CURRENT) -> None:
+    def send_stream(
+        self, name: str, text: str, parent: Request | None = _CURRENT
+    ) -> None:
         """Publish ``text`` on the ``stdout`` or ``stderr`` stream (any thread)."""
         self.publish("stream", {"name": name, "text": text}, parent=parent)
 
@@ -285,9 +295,13 @@ class Kernel:
         if self._stopped or self.wire is None or self._transport is None:
             return fail(InputInterrupted("the kernel is shutting down"))
         if request is None or not request.content.get("allow_stdin", False):
-            return fail(StdinNotAllowed("this frontend does not support input requests"))
+            return fail(
+                StdinNotAllowed("this frontend does not support input requests")
+            )
         msg = self.wire.new_message(
-            "input_request", {"prompt": str(prompt), "password": bool(password)}, request.message
+            "input_request",
+            {"prompt": str(prompt), "password": bool(password)},
+            request.message,
         )
         msg_id = msg["header"]["msg_id"]
         d: Deferred[str] = Deferred(lambda _: self._forget_input(msg_id))
@@ -309,7 +323,9 @@ class Kernel:
         try:
             identities, msg = self.wire.deserialize(frames)
         except WireError as e:
-            log.warn("Dropped a message on {channel}: {reason}", channel=channel, reason=e)
+            log.warn(
+                "Dropped a message on {channel}: {reason}", channel=channel, reason=e
+            )
             return
         request = Request(channel, identities, msg)
         if channel == "stdin":
@@ -369,7 +385,9 @@ class Kernel:
         d.addCallback(lambda _: self._status("idle", request))
         if msg_type == "shutdown_request":
             d.addCallback(lambda _: self._shut_down(request))
-        d.addErrback(lambda f: log.failure("Serving {request!r} failed", f, request=request))
+        d.addErrback(
+            lambda f: log.failure("Serving {request!r} failed", f, request=request)
+        )
         return d
 
     def _status(self, state: str, request: Request) -> None:
@@ -386,7 +404,9 @@ class Kernel:
         if self.wire is None or self._transport is None:
             return
         msg = self.wire.new_message(msg_type, content, request.message, metadata)
-        self._transport.send(request.channel, self.wire.serialize(msg, request.identities))
+        self._transport.send(
+            request.channel, self.wire.serialize(msg, request.identities)
+        )
 
     def _request_failed(self, failure: Failure, request: Request) -> None:
         log.failure("Handler for {request!r} failed", failure, request=request)
@@ -394,7 +414,9 @@ class Kernel:
         if reply_type != request.msg_type:
             self.reply(request, reply_type, error_content(failure))
 
-    def _call(self, request: Request, reply_type: str, handler: Callable[..., Any], *args: Any) -> Deferred[None]:
+    def _call(
+        self, request: Request, reply_type: str, handler: Callable[..., Any], *args: Any
+    ) -> Deferred[None]:
         """Run ``handler(*args)`` and send what it gives as ``reply_type``."""
         d = maybeDeferred(handler, *args)
         d.addCallback(lambda content: self.reply(request, reply_type, content))
@@ -433,7 +455,9 @@ class Kernel:
             self.execution_count += 1
         count = self.execution_count
         if not silent:
-            self.publish("execute_input", {"code": code, "execution_count": count}, request)
+            self.publish(
+                "execute_input", {"code": code, "execution_count": count}, request
+            )
         d = maybeDeferred(
             self.do_execute, code, silent, store_history, user_expressions, allow_stdin
         )
@@ -442,7 +466,8 @@ class Kernel:
         def finish(result: Any) -> None:
             self._execution = None
             if isinstance(result, Failure):
-                log.failure("do_execute failed", result)
+                if not result.check(CancelledError):
+                    log.failure("do_execute failed", result)
                 reply = error_content(result)
             else:
                 reply = dict(result or {})
@@ -485,7 +510,13 @@ class Kernel:
     def _on_complete_request(self, request: Request) -> Deferred[None]:
         c = request.content
         code = c.get("code", "")
-        return self._call(request, "complete_reply", self.do_complete, code, int(c.get("cursor_pos", len(code))))
+        return self._call(
+            request,
+            "complete_reply",
+            self.do_complete,
+            code,
+            int(c.get("cursor_pos", len(code))),
+        )
 
     def _on_inspect_request(self, request: Request) -> Deferred[None]:
         c = request.content
@@ -500,7 +531,12 @@ class Kernel:
         )
 
     def _on_is_complete_request(self, request: Request) -> Deferred[None]:
-        return self._call(request, "is_complete_reply", self.do_is_complete, request.content.get("code", ""))
+        return self._call(
+            request,
+            "is_complete_reply",
+            self.do_is_complete,
+            request.content.get("code", ""),
+        )
 
     def _on_history_request(self, request: Request) -> Deferred[None]:
         return self._call(request, "history_reply", self.do_history, request.content)
@@ -527,7 +563,9 @@ class Kernel:
         d = maybeDeferred(self.do_shutdown, restart)
         d.addErrback(lambda f: log.failure("do_shutdown failed", f))
         d.addCallback(
-            lambda _: self.reply(request, "shutdown_reply", {"status": "ok", "restart": restart})
+            lambda _: self.reply(
+                request, "shutdown_reply", {"status": "ok", "restart": restart}
+            )
         )
         return d
 
@@ -541,7 +579,9 @@ class Kernel:
 
     def _input_reply(self, request: Request) -> None:
         if request.msg_type != "input_reply":
-            log.warn("Ignored a {msg_type!r} message on stdin", msg_type=request.msg_type)
+            log.warn(
+                "Ignored a {msg_type!r} message on stdin", msg_type=request.msg_type
+            )
             return
         parent_id = request.message["parent_header"].get("msg_id")
         for i, (msg_id, d) in enumerate(self._inputs):

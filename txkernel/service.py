@@ -111,6 +111,9 @@ class KernelService(Service):
                 self.connection_info, self.connection_file or new_connection_file_path()
             )
             self._owns_file = True
+        elif self.connection_info != info:
+            # The file left some ports to us (0): tell its readers which we chose.
+            write_connection_file(self.connection_info, self.connection_file)
 
     def startService(self) -> None:
         """Bind (if :meth:`privilegedStartService` did not) and start serving."""

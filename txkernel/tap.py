@@ -29,10 +29,14 @@ def load_kernel_class(spec: str) -> type[Kernel]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise usage.UsageError(f"--kernel {spec!r}: cannot import {module_name} ({e})") from None
+        raise usage.UsageError(
+            f"--kernel {spec!r}: cannot import {module_name} ({e})"
+        ) from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Kernel)):
-        raise usage.UsageError(f"--kernel {spec!r}: {class_name} is not a txkernel Kernel class")
+        raise usage.UsageError(
+            f"--kernel {spec!r}: {class_name} is not a txkernel Kernel class"
+        )
     return cls
 
 

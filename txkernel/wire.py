@@ -18,7 +18,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_client.session import Session
@@ -76,7 +76,7 @@ class Wire:
             "msg_type": msg_type,
             "username": self.username,
             "session": self.session_id,
-            "date": datetime.now(timezone.utc),
+            "date": datetime.now(UTC),
             "version": PROTOCOL_VERSION,
         }
         parent_header = dict(parent["header"]) if parent else {}
@@ -111,7 +111,9 @@ class Wire:
         identities = list(frames[:split])
         body = list(frames[split + 1 :])
         if len(body) < 5:
-            raise WireError(f"expected at least 5 frames after the delimiter, got {len(body)}")
+            raise WireError(
+                f"expected at least 5 frames after the delimiter, got {len(body)}"
+            )
         try:
             msg = self._session.deserialize(body, content=True, copy=True)
         except ValueError as e:

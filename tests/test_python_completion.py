@@ -1,0 +1,384 @@
+"""Tests for txkernel.python.completion (tab completion for the Python kernel)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from txkernel.python.completion import complete, resolve_expression
+
+
+def _complete_at_end(
+    code: str, namespace: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return complete(code, len(code), {} if namespace is None else namespace)
+
+
+def _replaced(code: str, reply: dict[str, Any], match: str) -> str:
+    """The code a frontend shows after choosing ``match``."""
+    return code[: reply["cursor_start"]] + match + code[reply["cursor_end"] :]
+
+
+class _Recorder:
+    """An object whose property and methods record that they ran."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @property
+    def expensive(self) -> str:
+        self.calls.append("expensive")
+        return "value"
+
+    def method(self) -> str:
+        self.calls.append("method")
+        return "value"
+
+
+class _RecordingMapping(collections.UserDict):  # type: ignore[type-arg]
+    """A mapping that records every lookup."""
+
+    def __init__(self, data: dict[Any, Any]) -> None:
+        self.lookups: list[Any] = []
+        super().__init__(data)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.lookups.append(key)
+        return super().__getitem__(key)
+
+
+class ReplyShapeTests(SynchronousTestCase):
+    def test_reply_has_the_complete_reply_fields(self) -> None:
+        reply = _complete_at_end("pri")
+        self.assertEqual(
+            set(reply), {"status", "matches", "cursor_start", "cursor_end", "metadata"}
+        )
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(reply["metadata"], {})
+
+    def test_matches_are_sorted_without_duplicates(self) -> None:
+        # "print" is both a builtin and (here) a namespace name.
+        reply = _complete_at_end("pr", {"print": print, "prz": 1, "pra": 2})
+        self.assertEqual(reply["matches"], sorted(set(reply["matches"])))
+        self.assertEqual(reply["matches"].count("print"), 1)
+
+    def test_cursor_out_of_range_gives_empty_matches_at_cursor(self) -> None:
+        reply = complete("os", 10, {"os": os})
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (10, 10))
+
+    def test_failing_dir_gives_empty_matches_instead_of_raising(self) -> None:
+        class Broken:
+            def __dir__(self) -> list[str]:
+                raise RuntimeError("boom")
+
+        reply = _complete_at_end("b.x", {"b": Broken()})
+        self.assertEqual(reply["matches"], [])
+
+
+class NameCompletionTests(SynchronousTestCase):
+    def test_namespace_names_complete(self) -> None:
+        reply = _complete_at_end("my", {"my_var": 1, "my_func": len, "other": 2})
+        self.assertEqual(reply["matches"], ["my_func", "my_var"])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (0, 2))
+
+    def test_builtins_and_keywords_complete(self) -> None:
+        self.assertIn("print", _complete_at_end("pri")["matches"])
+        self.assertIn("while", _complete_at_end("whi")["matches"])
+        self.assertIn("match", _complete_at_end("mat")["matches"])
+
+    def test_private_names_only_for_an_underscore_prefix(self) -> None:
+        namespace = {"_hidden": 1, "__dunder__": 2, "shown": 3}
+        self.assertNotIn("_hidden", _complete_at_end("", namespace)["matches"])
+        self.assertIn("shown", _complete_at_end("", namespace)["matches"])
+        matches = _complete_at_end("_", namespace)["matches"]
+        self.assertIn("_hidden", matches)
+        self.assertIn("__dunder__", matches)
+
+    def test_only_the_token_before_the_cursor_is_completed(self) -> None:
+        code = "x = value + pri"
+        reply = complete(code, len(code), {})
+        self.assertIn("print", reply["matches"])
+        self.assertEqual(_replaced(code, reply, "print"), "x = value + print")
+
+    def test_cursor_in_the_middle_of_the_code(self) -> None:
+        code = "pri\nlen(x)"
+        reply = complete(code, 3, {})
+        self.assertIn("print", reply["matches"])
+        self.assertEqual(_replaced(code, reply, "print"), "print\nlen(x)")
+
+    def test_unicode_identifiers_complete(self) -> None:
+        reply = _complete_at_end("caf", {"café": 1})
+        self.assertEqual(reply["matches"], ["café"])
+
+    def test_cursor_positions_count_code_points(self) -> None:
+        code = 's = "日本🐍"; my'
+        reply = _complete_at_end(code, {"my_var": 1})
+        self.assertEqual(reply["matches"], ["my_var"])
+        self.assertEqual(reply["cursor_start"], len(code) - 2)
+        self.assertEqual(reply["cursor_end"], len(code))
+
+    def test_number_literals_do_not_complete(self) -> None:
+        self.assertEqual(_complete_at_end("1e")["matches"], [])
+        self.assertEqual(_complete_at_end("1.")["matches"], [])
+
+
+class AttributeCompletionTests(SynchronousTestCase):
+    def test_attribute_completion_replaces_only_the_attribute_token(self) -> None:
+        reply = _complete_at_end("os.pa", {"os": os})
+        self.assertIn("path", reply["matches"])
+        self.assertIn("pardir", reply["matches"])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (3, 5))
+        self.assertEqual(_replaced("os.pa", reply, "path"), "os.path")
+
+    def test_every_match_starts_with_the_typed_prefix(self) -> None:
+        matches = _complete_at_end("os.pa", {"os": os})["matches"]
+        self.assertTrue(all(match.startswith("pa") for match in matches))
+
+    def test_nested_attributes_complete(self) -> None:
+        reply = _complete_at_end("os.path.jo", {"os": os})
+        self.assertEqual(reply["matches"], ["join"])
+
+    def test_empty_attribute_prefix_lists_public_attributes(self) -> None:
+        matches = _complete_at_end("os.path.", {"os": os})["matches"]
+        self.assertIn("join", matches)
+        self.assertNotIn("__name__", matches)
+
+    def test_private_attributes_only_for_an_underscore_prefix(self) -> None:
+        self.assertIn("__name__", _complete_at_end("os.__n", {"os": os})["matches"])
+
+    def test_attributes_of_builtins_complete(self) -> None:
+        self.assertIn("join", _complete_at_end("str.jo")["matches"])
+
+    def test_attributes_on_a_later_line_use_absolute_offsets(self) -> None:
+        code = "x = 1\nif x:\n    os.pa"
+        reply = _complete_at_end(code, {"os": os})
+        self.assertIn("path", reply["matches"])
+        self.assertEqual(_replaced(code, reply, "path"), "x = 1\nif x:\n    os.path")
+
+    def test_attributes_after_a_constant_subscript_complete(self) -> None:
+        namespace = {"config": {"paths": os.path}, "items": [os]}
+        self.assertIn(
+            "join", _complete_at_end('config["paths"].jo', namespace)["matches"]
+        )
+        self.assertIn("path", _complete_at_end("items[0].pa", namespace)["matches"])
+        self.assertIn("path", _complete_at_end("items[-1].pa", namespace)["matches"])
+
+    def test_attributes_of_call_results_are_not_completed(self) -> None:
+        recorder = _Recorder()
+        reply = _complete_at_end("r.method().up", {"r": recorder})
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(recorder.calls, [])
+
+    def test_properties_are_not_run_to_complete_their_attributes(self) -> None:
+        recorder = _Recorder()
+        reply = _complete_at_end("r.expensive.up", {"r": recorder})
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(recorder.calls, [])
+
+    def test_listing_attributes_does_not_run_properties(self) -> None:
+        recorder = _Recorder()
+        reply = _complete_at_end("r.ex", {"r": recorder})
+        self.assertEqual(reply["matches"], ["expensive"])
+        self.assertEqual(recorder.calls, [])
+
+    def test_custom_getitem_is_not_called(self) -> None:
+        mapping = _RecordingMapping({"a": os})
+        reply = _complete_at_end('m["a"].pa', {"m": mapping})
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(mapping.lookups, [])
+
+    def test_arbitrary_expressions_in_subscripts_are_not_evaluated(self) -> None:
+        recorder = _Recorder()
+        namespace = {"r": recorder, "d": {"value": os}}
+        reply = _complete_at_end("d[r.method()].pa", namespace)
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(recorder.calls, [])
+
+    def test_unknown_object_gives_no_matches(self) -> None:
+        reply = _complete_at_end("nothing_here.at")
+        self.assertEqual(reply["matches"], [])
+
+
+class DictKeyCompletionTests(SynchronousTestCase):
+    namespace = {
+        "d": {"key": 1, "kettle": 2, "other": 3, 10: "ten", 12: "twelve", b"raw": 4},
+        "quotes": {"it's": 1, 'say "hi"': 2},
+        "nested": {"inner": {"leaf": 1}},
+    }
+
+    def test_quoted_keys_replace_from_the_opening_quote(self) -> None:
+        code = 'd["ke'
+        reply = _complete_at_end(code, self.namespace)
+        self.assertEqual(reply["matches"], ['"kettle"', '"key"'])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (2, 5))
+        self.assertEqual(_replaced(code, reply, '"key"'), 'd["key"')
+
+    def test_keys_use_the_quote_the_user_typed(self) -> None:
+        reply = _complete_at_end("d['ke", self.namespace)
+        self.assertEqual(reply["matches"], ["'kettle'", "'key'"])
+
+    def test_an_autoclosed_quote_after_the_cursor_is_replaced(self) -> None:
+        code = 'd["ke"]'
+        reply = complete(code, 5, self.namespace)
+        self.assertEqual(reply["cursor_end"], 6)
+        self.assertEqual(_replaced(code, reply, '"key"'), 'd["key"]')
+
+    def test_quote_characters_in_keys_are_escaped(self) -> None:
+        self.assertEqual(
+            _complete_at_end("quotes['it", self.namespace)["matches"], ["'it\\'s'"]
+        )
+        self.assertEqual(
+            _complete_at_end('quotes["it', self.namespace)["matches"], ['"it\'s"']
+        )
+        self.assertEqual(
+            _complete_at_end('quotes["say', self.namespace)["matches"],
+            ['"say \\"hi\\""'],
+        )
+
+    def test_open_bracket_lists_every_key_as_a_literal(self) -> None:
+        reply = _complete_at_end("d[", self.namespace)
+        self.assertEqual(
+            reply["matches"], ["'kettle'", "'key'", "'other'", "10", "12", "b'raw'"]
+        )
+        self.assertEqual(reply["cursor_start"], 2)
+
+    def test_integer_keys_complete_from_digits(self) -> None:
+        reply = _complete_at_end("d[1", self.namespace)
+        self.assertEqual(reply["matches"], ["10", "12"])
+        self.assertEqual(reply["cursor_start"], 2)
+
+    def test_bytes_keys_complete_after_a_b_prefix(self) -> None:
+        reply = _complete_at_end("d[b'", self.namespace)
+        self.assertEqual(reply["matches"], ["b'raw'"])
+        self.assertEqual(reply["cursor_start"], 2)
+
+    def test_keys_of_nested_dicts_complete(self) -> None:
+        reply = _complete_at_end('nested["inner"]["le', self.namespace)
+        self.assertEqual(reply["matches"], ['"leaf"'])
+
+    def test_key_completion_inside_a_larger_expression(self) -> None:
+        code = 'print(1, d["ot'
+        reply = _complete_at_end(code, self.namespace)
+        self.assertEqual(
+            _replaced(code, reply, reply["matches"][0]), 'print(1, d["other"'
+        )
+
+    def test_quoted_token_on_a_non_mapping_gives_no_matches(self) -> None:
+        reply = _complete_at_end('x["ke', {"x": [1, 2], "key": 3})
+        self.assertEqual(reply["matches"], [])
+
+    def test_mapping_with_custom_lookup_is_not_touched(self) -> None:
+        mapping = _RecordingMapping({"key": 1})
+        reply = _complete_at_end('m["k', {"m": mapping})
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(mapping.lookups, [])
+
+    def test_environment_variable_names_complete(self) -> None:
+        os.environ["TXKERNEL_COMPLETION_TEST"] = "1"
+        self.addCleanup(os.environ.pop, "TXKERNEL_COMPLETION_TEST")
+        reply = _complete_at_end('os.environ["TXKERNEL_COMP', {"os": os})
+        self.assertEqual(reply["matches"], ['"TXKERNEL_COMPLETION_TEST"'])
+
+
+class ImportCompletionTests(SynchronousTestCase):
+    def test_import_lists_top_level_modules(self) -> None:
+        reply = _complete_at_end("import o")
+        self.assertIn("os", reply["matches"])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (7, 8))
+
+    def test_import_lists_builtin_modules(self) -> None:
+        name = sorted(sys.builtin_module_names)[-1]
+        self.assertIn(name, _complete_at_end("import " + name[:2])["matches"])
+
+    def test_top_level_import_completion_imports_nothing(self) -> None:
+        if "this" in sys.modules:
+            self.skipTest("the 'this' module is already imported")
+        self.assertIn("this", _complete_at_end("import thi")["matches"])
+        self.assertNotIn("this", sys.modules)
+
+    def test_dotted_import_completes_the_last_component(self) -> None:
+        code = "import os.pa"
+        reply = _complete_at_end(code)
+        self.assertEqual(reply["matches"], ["path"])
+        self.assertEqual(_replaced(code, reply, "path"), "import os.path")
+
+    def test_dotted_import_lists_submodules_of_a_package(self) -> None:
+        matches = _complete_at_end("import json.d")["matches"]
+        self.assertEqual(matches, ["decoder"])
+
+    def test_import_after_a_comma(self) -> None:
+        self.assertIn("sys", _complete_at_end("import os, sy")["matches"])
+
+    def test_nothing_to_complete_after_as(self) -> None:
+        self.assertEqual(_complete_at_end("import os as o")["matches"], [])
+
+    def test_from_lists_modules_and_submodules(self) -> None:
+        self.assertIn("os", _complete_at_end("from o")["matches"])
+        reply = _complete_at_end("from os.p")
+        self.assertEqual(reply["matches"], ["path"])
+        self.assertEqual(reply["cursor_start"], len("from os."))
+
+    def test_from_completes_the_import_keyword(self) -> None:
+        reply = _complete_at_end("from os imp")
+        self.assertEqual(reply["matches"], ["import"])
+
+    def test_from_import_lists_module_members(self) -> None:
+        code = "from os import pa"
+        reply = _complete_at_end(code)
+        self.assertIn("path", reply["matches"])
+        self.assertIn("pathsep", reply["matches"])
+        self.assertEqual(_replaced(code, reply, "path"), "from os import path")
+
+    def test_from_import_lists_submodules_of_a_package(self) -> None:
+        self.assertIn("decoder", _complete_at_end("from json import de")["matches"])
+
+    def test_from_import_after_comma_and_parenthesis(self) -> None:
+        self.assertIn("sep", _complete_at_end("from os import path, se")["matches"])
+        self.assertIn("sep", _complete_at_end("from os import (path, se")["matches"])
+
+    def test_from_import_hides_private_names(self) -> None:
+        matches = _complete_at_end("from os import ")["matches"]
+        self.assertIn("path", matches)
+        self.assertFalse([name for name in matches if name.startswith("_")])
+
+    def test_indented_import_and_import_after_semicolon(self) -> None:
+        self.assertEqual(
+            _complete_at_end("def f():\n    import os.pa")["matches"], ["path"]
+        )
+        self.assertEqual(_complete_at_end("x = 1; import os.pa")["matches"], ["path"])
+
+    def test_unknown_module_gives_no_matches(self) -> None:
+        reply = _complete_at_end("from txkernel_no_such_module import a")
+        self.assertEqual(reply["matches"], [])
+        self.assertEqual(
+            _complete_at_end("import txkernel_no_such_module.a")["matches"], []
+        )
+
+    def test_relative_imports_give_no_matches(self) -> None:
+        self.assertEqual(_complete_at_end("from . import a")["matches"], [])
+
+
+class ResolveExpressionTests(SynchronousTestCase):
+    def test_names_attributes_and_constant_subscripts_resolve(self) -> None:
+        namespace = {"data": {"key": [os]}}
+        self.assertIs(resolve_expression('data["key"][0].path', namespace), os.path)
+        self.assertIs(resolve_expression("len", {}), len)
+
+    def test_calls_are_refused(self) -> None:
+        recorder = _Recorder()
+        self.assertRaises(ValueError, resolve_expression, "r.method()", {"r": recorder})
+        self.assertEqual(recorder.calls, [])
+
+    def test_properties_resolve_to_the_descriptor_only_on_request(self) -> None:
+        recorder = _Recorder()
+        self.assertRaises(
+            ValueError, resolve_expression, "r.expensive", {"r": recorder}
+        )
+        found = resolve_expression("r.expensive", {"r": recorder}, descriptors=True)
+        self.assertIsInstance(found, property)
+        self.assertEqual(recorder.calls, [])
