@@ -233,6 +233,11 @@ class Kernel:
         if self._execution is not None and not self._execution.called:
             self._execution.cancel()
 
+    @property
+    def executing(self) -> bool:
+        """Whether an execute request is being served now."""
+        return self._execution is not None
+
     # -- what handlers and cell code call --
 
     def current_request(self) -> Request | None:

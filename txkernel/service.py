@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from ._defer import branch
@@ -136,7 +136,7 @@ class KernelService(Service):
 
     def _stop(self) -> Deferred[None]:
         sockets, self._sockets = self._sockets, None
-        self.kernel.detach()
+        detached = maybeDeferred(self.kernel.detach)
         if self._owns_file and self.connection_file:
             try:
                 os.unlink(self.connection_file)
@@ -144,8 +144,8 @@ class KernelService(Service):
                 pass
             self._owns_file = False
         if sockets is None:
-            return succeed(None)
-        return sockets.close()
+            return detached.addCallback(lambda _: None)
+        return detached.addBoth(lambda _: sockets.close())
 
     def _shutdown_requested(self, restart: bool) -> None:
         d = self.stopService()

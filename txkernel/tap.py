@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.python import usage
@@ -18,7 +20,7 @@ from .service import KernelService
 
 log = Logger()
 
-DEFAULT_KERNEL = "txkernel.echo:EchoKernel"
+DEFAULT_KERNEL = "txkernel.python:PythonKernel"
 
 
 def load_kernel_class(spec: str) -> type[Kernel]:
@@ -69,7 +71,9 @@ class Options(usage.Options):
 
 
 class TwistdKernelService(KernelService):
-    """A KernelService that ends the process when it cannot start or is shut down."""
+    """A KernelService that owns the process: it ends it when it cannot start
+    or is shut down, and SIGINT interrupts a running cell (when no cell runs,
+    SIGINT stops twistd as usual)."""
 
     def privilegedStartService(self) -> None:
         try:
@@ -77,6 +81,28 @@ class TwistdKernelService(KernelService):
         except ConnectionFileError as e:
             log.critical("txkernel: {reason}", reason=e)
             raise SystemExit(1) from None
+
+    def startService(self) -> None:
+        KernelService.startService(self)
+        from twisted.internet import reactor
+
+        # After the reactor has installed its own handlers.
+        reactor.callWhenRunning(self._install_sigint)
+
+    def _install_sigint(self) -> None:
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self.running and self.kernel.executing:
+                from twisted.internet import reactor
+
+                reactor.callFromThread(self.kernel.interrupt)
+            elif callable(previous):
+                previous(signum, frame)
+            else:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
 
 
 def makeService(options: Options) -> KernelService:

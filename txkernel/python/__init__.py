@@ -1,1 +1,5 @@
-"""The built-in Python kernel."""
+"""The built-in Python kernel (``txkernel.python:PythonKernel``)."""
+
+from .kernel import PythonKernel
+
+__all__ = ["PythonKernel"]

@@ -1,0 +1,130 @@
+"""``python -m txkernel``: the kernel Jupyter launches, and the kernelspec installer.
+
+- ``python -m txkernel -f FILE [--kernel package.module:Class]`` serves a
+  kernel on the sockets FILE names (without ``-f``: free ports and a new
+  connection file).  The process is the kernel's own: the reactor runs on a
+  second thread and the built-in Python kernel runs cells on the main thread,
+  so SIGINT interrupts anything, even ``time.sleep``.
+- ``python -m txkernel install [--user|--sys-prefix|--prefix P]`` and
+  ``python -m txkernel uninstall`` manage the kernelspec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m txkernel",
+        description="Serve a Jupyter kernel on Twisted (subcommands: install, uninstall).",
+    )
+    parser.add_argument("-f", "--connection-file", help="connection file to bind (must exist)")
+    parser.add_argument(
+        "--kernel", default="txkernel.python:PythonKernel", help="kernel class, package.module:Class"
+    )
+    parser.add_argument("--ip", default="127.0.0.1", help="address to bind without -f")
+    parser.add_argument("--transport", default="tcp", choices=("tcp", "ipc"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("install", "uninstall"):
+        from .kernelspec import main as kernelspec_main
+
+        return kernelspec_main(argv)
+    args = _parser().parse_args(argv)
+    return serve(args)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"txkernel: {message}\n")
+    return 1
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve one kernel in this process until it is shut down."""
+    from twisted.internet import reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.python import usage
+
+    from .connection import ConnectionFileError, read_connection_file
+    from .python import PythonKernel
+    from .python.executor import MainThreadExecutor
+    from .service import KernelService
+    from .tap import load_kernel_class
+
+    try:
+        kernel_class = load_kernel_class(args.kernel)
+        info = read_connection_file(args.connection_file) if args.connection_file else None
+    except (usage.UsageError, ConnectionFileError) as e:
+        return _fail(str(e))
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.__stderr__)], redirectStandardIO=False)
+
+    executor = MainThreadExecutor(reactor)
+    uses_executor = issubclass(kernel_class, PythonKernel)
+    kernel: Any = kernel_class(executor=executor) if uses_executor else kernel_class()
+    finished = threading.Event()
+
+    def on_shutdown(restart: bool) -> None:
+        executor.stop()
+        finished.set()
+
+    service = KernelService(
+        kernel,
+        connection_file=args.connection_file,
+        connection_info=info,
+        ip=args.ip,
+        transport=args.transport,
+        on_shutdown=on_shutdown,
+    )
+    try:
+        service.startService()
+    except ConnectionFileError as e:
+        return _fail(str(e))
+
+    reactor_thread = threading.Thread(
+        target=reactor.run,
+        kwargs={"installSignalHandlers": False},
+        name="txkernel-reactor",
+        daemon=True,
+    )
+    reactor_thread.start()
+    try:
+        if uses_executor:
+            executor.run()
+        else:
+            _wait_interruptibly(finished, lambda: reactor.callFromThread(kernel.interrupt))
+    finally:
+        _stop_reactor(reactor, service, reactor_thread)
+    return 0
+
+
+def _wait_interruptibly(event: threading.Event, interrupt: Any) -> None:
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupt())
+    try:
+        while not event.wait(1.0):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_reactor(reactor: Any, service: Any, thread: threading.Thread) -> None:
+    from twisted.internet.threads import blockingCallFromThread
+
+    if thread.is_alive():
+        try:
+            blockingCallFromThread(reactor, service.stopService)
+        finally:
+            reactor.callFromThread(reactor.stop)
+            thread.join(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Compiling and running one cell of Python, and reporting its errors.
+
+A cell is compiled with top-level ``await`` allowed; its last expression
+statement (unless the cell ends with ``;``) is compiled in ``single`` mode so
+that its value reaches ``sys.displayhook``.  Source is registered in
+``linecache`` under ``<cell-N>`` so tracebacks show the user's lines, and
+tracebacks are cut to start at the first frame of cell code.  Runs on the
+execution thread (the coroutine of an async cell on the reactor thread).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import linecache
+import traceback
+from types import CodeType, TracebackType
+from typing import Any
+
+CELL_PREFIX = "<cell-"
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_uncounted = itertools.count(1)
+
+
+def cell_filename(count: int, counted: bool) -> str:
+    """``<cell-N>`` for a counted execution, a unique name otherwise."""
+    if counted:
+        return f"{CELL_PREFIX}{count}>"
+    return f"{CELL_PREFIX}{count}.{next(_uncounted)}>"
+
+
+class CompiledCell:
+    """A cell's code objects, in the order they run."""
+
+    def __init__(self, codes: list[CodeType]) -> None:
+        self.codes = codes
+        self.is_async = any(c.co_flags & inspect.CO_COROUTINE for c in codes)
+
+    def run(self, namespace: dict[str, Any]) -> None:
+        """Run a cell without top-level ``await``."""
+        for code in self.codes:
+            exec(code, namespace)
+
+    async def run_async(self, namespace: dict[str, Any]) -> None:
+        """Run a cell with top-level ``await`` (a coroutine for the reactor)."""
+        for code in self.codes:
+            result = eval(code, namespace)
+            if inspect.isawaitable(result):
+                await result
+
+
+def compile_cell(source: str, filename: str) -> CompiledCell:
+    """Compile ``source``; raises ``SyntaxError`` as Python would."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    tree = ast.parse(source, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
+        last = tree.body.pop()
+    codes = [compile(tree, filename, "exec", flags=_FLAGS, dont_inherit=True)]
+    if last is not None:
+        interactive = ast.Interactive(body=[last])
+        codes.append(compile(interactive, filename, "single", flags=_FLAGS, dont_inherit=True))
+    return CompiledCell(codes)
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(CELL_PREFIX):
+        tb = tb.tb_next
+    return tb
+
+
+def error_reply(exc: BaseException) -> dict[str, Any]:
+    """The ``status: error`` content for ``exc``, its traceback cut to the user's code."""
+    tb = _user_frames(exc.__traceback__)
+    if tb is None:
+        lines = traceback.format_exception_only(type(exc), exc)
+    else:
+        lines = traceback.format_exception(type(exc), exc, tb)
+    text = "".join(lines).rstrip("\n")
+    return {
+        "status": "error",
+        "ename": type(exc).__name__,
+        "evalue": str(exc),
+        "traceback": text.split("\n"),
+    }

@@ -1,0 +1,240 @@
+"""Where cell code runs: an execution thread, never the reactor thread.
+
+Two kinds, with one interface (``submit``, ``interrupt``, ``stop``):
+
+- :class:`ThreadExecutor` (under twistd, or embedded in an application, where
+  the reactor has the main thread): a dedicated worker thread.  An interrupt
+  raises ``KeyboardInterrupt`` in it at the next Python bytecode, so Python
+  loops stop at once; a blocking C call (``time.sleep``, a socket read)
+  finishes first.
+- :class:`MainThreadExecutor` (``python -m txkernel``, the process Jupyter
+  launches): cells run on the main thread while the reactor runs on another.
+  An interrupt is a real ``SIGINT`` to the main thread, so it ends
+  ``time.sleep(60)`` too, exactly as in ipykernel.
+
+``submit`` is called on the reactor thread and returns a Deferred that fires
+there.  :func:`call_in_reactor` is how cell code (on the execution thread)
+runs something on the reactor and waits for its result.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+
+from .._defer import branch
+
+_STOP = object()
+
+
+def call_in_reactor(reactor: Any, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``f(*args, **kwargs)`` on the reactor thread and return its result.
+
+    When ``f`` returns a Deferred, wait for it.  Called from the reactor
+    thread itself, ``f`` is simply called.  An interrupt while waiting
+    cancels the Deferred and raises ``KeyboardInterrupt``.
+    """
+    from twisted.python.threadable import isInIOThread
+
+    if isInIOThread():
+        return f(*args, **kwargs)
+    results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    started: dict[str, Deferred[Any]] = {}
+
+    def start() -> None:
+        d = maybeDeferred(f, *args, **kwargs)
+        started["d"] = d
+        d.addBoth(results.put)
+
+    reactor.callFromThread(start)
+    try:
+        while True:
+            try:
+                result = results.get(timeout=0.05)
+                break
+            except queue.Empty:
+                # Waking up now and then lets an interrupt reach this thread.
+                continue
+    except KeyboardInterrupt:
+        reactor.callFromThread(lambda: started["d"].cancel() if "d" in started else None)
+        raise
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+_UNSET = object()
+
+
+class _Job:
+    __slots__ = ("f", "args", "deferred", "result", "sent")
+
+    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], deferred: Deferred[Any]) -> None:
+        self.f = f
+        self.args = args
+        self.deferred = deferred
+        self.result: Any = _UNSET
+        self.sent = False
+
+
+class _Executor:
+    """Runs submitted calls one at a time on one thread, in order."""
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+        self._stopped: Deferred[None] = Deferred()
+        self._stopping = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a submitted call is running now."""
+        return self._running
+
+    def submit(self, f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """Run ``f(*args)`` on the execution thread; fires (reactor thread) with its result."""
+        d: Deferred[Any] = Deferred()
+        if self._stopping:
+            d.errback(RuntimeError("the executor is stopped"))
+            return d
+        self._jobs.put(_Job(f, args, d))
+        return d
+
+    def stop(self) -> Deferred[None]:
+        """Interrupt the running call, refuse new ones, end the thread.
+
+        Fires once the execution loop has returned.
+        """
+        if not self._stopping:
+            self._stopping = True
+            self.interrupt()
+            self._jobs.put(_STOP)
+        return branch(self._stopped)
+
+    def interrupt(self) -> None:
+        """Raise ``KeyboardInterrupt`` in the running call, if there is one."""
+        with self._lock:
+            if self._running:
+                self._raise_interrupt()
+
+    def _raise_interrupt(self) -> None:
+        raise NotImplementedError
+
+    def _clear_interrupt(self) -> None:
+        """Forget an interrupt that arrived too late to hit the call."""
+
+    def _loop(self) -> None:
+        """The execution loop: run jobs until stopped (on the execution thread)."""
+        while True:
+            job: Any = None
+            try:
+                job = self._jobs.get()
+                if job is _STOP:
+                    break
+                self._run(job)
+            except KeyboardInterrupt:
+                # An interrupt that arrived after the call returned (or before
+                # it started): the call's result, if any, still goes back.
+                if isinstance(job, _Job) and not job.sent:
+                    result = job.result if job.result is not _UNSET else Failure(KeyboardInterrupt())
+                    self._send(job, result)
+        self._reactor.callFromThread(self._finished)
+
+    def _run(self, job: _Job) -> None:
+        with self._lock:
+            self._running = True
+        try:
+            job.result = job.f(*job.args)
+        except BaseException:
+            job.result = Failure()
+        with self._lock:
+            self._running = False
+            self._clear_interrupt()
+        self._send(job, job.result)
+
+    def _send(self, job: _Job, result: Any) -> None:
+        job.sent = True
+        self._reactor.callFromThread(_fire, job.deferred, result)
+
+    def _finished(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not _STOP:
+                job.deferred.errback(RuntimeError("the executor stopped"))
+        if not self._stopped.called:
+            self._stopped.callback(None)
+
+
+def _fire(d: Deferred[Any], result: Any) -> None:
+    if isinstance(result, Failure):
+        d.errback(result)
+    else:
+        d.callback(result)
+
+
+class ThreadExecutor(_Executor):
+    """Cells run on a dedicated worker thread (the reactor keeps the main thread)."""
+
+    def __init__(self, reactor: Any, name: str = "txkernel-execute") -> None:
+        super().__init__(reactor)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._stopped.addCallback(lambda _: self._thread.join())
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread.start()
+
+    def _raise_interrupt(self) -> None:
+        ident = self._thread.ident
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+            )
+
+    def _clear_interrupt(self) -> None:
+        ident = self._thread.ident
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+
+
+class MainThreadExecutor(_Executor):
+    """Cells run on the main thread; the reactor runs on another.
+
+    Call :meth:`run` on the main thread: it installs the SIGINT handler and
+    serves jobs until :meth:`stop`.
+    """
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__(reactor)
+        self._main_ident = threading.main_thread().ident
+
+    def start(self) -> None:
+        """Nothing to start: :meth:`run` is the loop."""
+
+    def run(self) -> None:
+        """Serve jobs on this (the main) thread until stopped."""
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self._loop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._running:
+            raise KeyboardInterrupt
+
+    def _raise_interrupt(self) -> None:
+        if self._main_ident is not None:
+            signal.pthread_kill(self._main_ident, signal.SIGINT)

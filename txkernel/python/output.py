@@ -1,0 +1,279 @@
+"""Where ``print`` goes: stdout, stderr, ``input()`` and the displayhook, routed by cell.
+
+While a Python kernel is served, ``sys.stdout``, ``sys.stderr``,
+``sys.displayhook``, ``builtins.input`` and ``getpass.getpass`` are replaced
+(once per process, however many kernels) by routers that ask *which cell is
+this code running for*:
+
+1. the cell whose context the code runs in (a ``contextvars`` variable set
+   while a cell runs, which coroutines and ``call_in_reactor`` calls inherit);
+2. else the cell that started the current thread (``threading.Thread.start``
+   records it while routing is installed);
+3. else the most recent cell of any kernel in this process.
+
+Code no cell started, before any cell ran, writes to the original streams.
+Stream text is buffered per kernel and published in batches: when 64 KiB have
+gathered, after 50 ms, and always before the cell's reply.  Any thread may
+write; the batch is published under a lock, so order is kept.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextvars
+import getpass
+import io
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..kernel import Request
+    from .kernel import PythonKernel
+
+
+class Cell:
+    """One execution: the kernel that runs it and the request it answers."""
+
+    __slots__ = ("kernel", "request", "silent", "count", "counted")
+
+    def __init__(
+        self,
+        kernel: PythonKernel,
+        request: Request | None,
+        silent: bool = False,
+        count: int = 0,
+        counted: bool = False,
+    ) -> None:
+        self.kernel = kernel
+        self.request = request
+        self.silent = silent
+        self.count = count
+        self.counted = counted
+
+
+current_cell: contextvars.ContextVar[Cell | None] = contextvars.ContextVar(
+    "txkernel_current_cell", default=None
+)
+
+
+class OutputBuffer:
+    """Batches one kernel's stream text; publishes it in order."""
+
+    def __init__(
+        self,
+        publish: Callable[[str, str, Any], object],
+        reactor: Any,
+        interval: float = 0.05,
+        max_chars: int = 64 * 1024,
+    ) -> None:
+        self._publish = publish
+        self._reactor = reactor
+        self._interval = interval
+        self._max_chars = max_chars
+        self._lock = threading.Lock()
+        self._chunks: list[tuple[Any, str, str]] = []
+        self._size = 0
+        self._timer_wanted = False
+        self._timer: Any = None
+        self._closed = False
+
+    def write(self, name: str, text: str, request: Any) -> None:
+        """Buffer ``text`` for stream ``name`` of ``request`` (any thread)."""
+        if not text:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._chunks.append((request, name, text))
+            self._size += len(text)
+            full = self._size >= self._max_chars
+            arm = not full and not self._timer_wanted
+            if arm:
+                self._timer_wanted = True
+            if full:
+                self._flush_locked()
+        if arm:
+            self._reactor.callFromThread(self._arm)
+
+    def flush(self) -> None:
+        """Publish everything buffered now (any thread)."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        """Publish what is left and stop (reactor thread)."""
+        with self._lock:
+            self._flush_locked()
+            self._closed = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _arm(self) -> None:
+        if self._closed or (self._timer is not None and self._timer.active()):
+            return
+        self._timer = self._reactor.callLater(self._interval, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        with self._lock:
+            self._timer_wanted = False
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        chunks, self._chunks, self._size = self._chunks, [], 0
+        start = 0
+        for i in range(1, len(chunks) + 1):
+            if i == len(chunks) or chunks[i][:2] != chunks[start][:2]:
+                request, name, _ = chunks[start]
+                text = "".join(c[2] for c in chunks[start:i])
+                self._publish(name, text, request)
+                start = i
+
+
+class _Router:
+    """The process-wide routing state; installed while any Python kernel serves."""
+
+    def __init__(self) -> None:
+        self.kernels: set[PythonKernel] = set()
+        self.latest: Cell | None = None
+        self._saved: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def cell(self, explicit_only: bool = False) -> Cell | None:
+        """The cell that code running here and now belongs to."""
+        cell = current_cell.get()
+        if cell is None:
+            cell = getattr(threading.current_thread(), "_txkernel_cell", None)
+        if cell is not None and cell.kernel in self.kernels:
+            return cell
+        if explicit_only:
+            return None
+        latest = self.latest
+        if latest is not None and latest.kernel in self.kernels:
+            return latest
+        return None
+
+    def install(self, kernel: PythonKernel) -> None:
+        with self._lock:
+            if not self.kernels:
+                self._patch()
+            self.kernels.add(kernel)
+
+    def uninstall(self, kernel: PythonKernel) -> None:
+        with self._lock:
+            self.kernels.discard(kernel)
+            if self.latest is not None and self.latest.kernel is kernel:
+                self.latest = None
+            if not self.kernels:
+                self._unpatch()
+
+    def _patch(self) -> None:
+        self._saved = {
+            "stdout": sys.stdout,
+            "stderr": sys.stderr,
+            "displayhook": sys.displayhook,
+            "input": builtins.input,
+            "getpass": getpass.getpass,
+            "thread_start": threading.Thread.start,
+        }
+        sys.stdout = RoutedStream("stdout", self._saved["stdout"])
+        sys.stderr = RoutedStream("stderr", self._saved["stderr"])
+        sys.displayhook = _displayhook
+        builtins.input = _input
+        getpass.getpass = _getpass
+        threading.Thread.start = _thread_start  # type: ignore[method-assign]
+
+    def _unpatch(self) -> None:
+        saved, self._saved = self._saved, {}
+        if not saved:
+            return
+        for stream_name in ("stdout", "stderr"):
+            if isinstance(getattr(sys, stream_name), RoutedStream):
+                setattr(sys, stream_name, saved[stream_name])
+        sys.displayhook = saved["displayhook"]
+        builtins.input = saved["input"]
+        getpass.getpass = saved["getpass"]
+        threading.Thread.start = saved["thread_start"]  # type: ignore[method-assign]
+
+    def original(self, name: str) -> Any:
+        """What ``name`` was before routing was installed."""
+        return self._saved.get(name) or _ORIGINALS[name]
+
+
+_ORIGINALS: dict[str, Any] = {
+    "stdout": None,
+    "stderr": None,
+    "displayhook": sys.__displayhook__,
+    "input": builtins.input,
+    "getpass": getpass.getpass,
+    "thread_start": threading.Thread.start,
+}
+
+router = _Router()
+
+
+class RoutedStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` while kernels serve: text goes to the right cell."""
+
+    def __init__(self, name: str, original: Any) -> None:
+        super().__init__()
+        self.name = name
+        self._original = original
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        cell = router.cell()
+        if cell is None:
+            return self._original.write(text) if self._original is not None else len(text)
+        cell.kernel.output.write(self.name, text, cell.request)
+        return len(text)
+
+    def flush(self) -> None:
+        cell = router.cell()
+        if cell is not None:
+            cell.kernel.output.flush()
+        elif self._original is not None:
+            self._original.flush()
+
+
+def _displayhook(value: Any) -> None:
+    cell = router.cell(explicit_only=True)
+    if cell is None:
+        router.original("displayhook")(value)
+        return
+    cell.kernel.display_result(value, cell)
+
+
+def _input(prompt: object = "") -> str:
+    cell = router.cell(explicit_only=True)
+    if cell is None:
+        return router.original("input")(prompt)
+    return cell.kernel.ask(str(prompt), False, cell)
+
+
+def _getpass(prompt: str = "Password: ", stream: Any = None) -> str:
+    cell = router.cell(explicit_only=True)
+    if cell is None:
+        return router.original("getpass")(prompt, stream)
+    return cell.kernel.ask(prompt, True, cell)
+
+
+def _thread_start(self: threading.Thread) -> None:
+    cell = router.cell(explicit_only=True)
+    if cell is not None and not hasattr(self, "_txkernel_cell"):
+        self._txkernel_cell = cell  # type: ignore[attr-defined]
+    router.original("thread_start")(self)
