@@ -14,6 +14,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from txkernel.client import KernelClient
+from txkernel.connection import ConnectionInfo
 from txkernel.service import KernelService
 
 from .kernels import ScriptedKernel
@@ -31,10 +32,15 @@ async def serve(test, kernel=None, **kwargs: Any) -> KernelService:
 
 async def connect(test, service: KernelService) -> KernelClient:
     """A txkernel client connected to ``service`` and ready; stopped in cleanup."""
-    client = KernelClient(service.connection_info)
+    return await connect_to(test, service.connection_info)
+
+
+async def connect_to(test, info: ConnectionInfo, timeout: float = 30) -> KernelClient:
+    """A txkernel client connected to the kernel ``info`` names; stopped in cleanup."""
+    client = KernelClient(info)
     client.start()
     test.addCleanup(client.stop)
-    await client.wait_for_ready(timeout=10)
+    await client.wait_for_ready(timeout=timeout)
     return client
 
 
@@ -81,6 +87,8 @@ class ProcessOutput(ProcessProtocol):
     def __init__(self) -> None:
         self.output = ""
         self.ended: Deferred[int] = Deferred()
+        #: The signal that ended the process (``ended`` then fires with None).
+        self.signal: int | None = None
         self._waiting: list[tuple[Any, Deferred[Any]]] = []
 
     def outReceived(self, data: bytes) -> None:
@@ -99,6 +107,7 @@ class ProcessOutput(ProcessProtocol):
                 RuntimeError("process ended without printing the line:\n" + self.output)
             )
         self._waiting = []
+        self.signal = reason.value.signal
         self.ended.callback(reason.value.exitCode)
 
     def wait_for(self, pattern: str) -> Deferred[Any]:

@@ -95,6 +95,8 @@ def parse_connection_info(data: Any, path: str = "<data>") -> ConnectionInfo:
             raise _fail(path, f"{name!r} out of range: {port}")
         ports[name] = port
     key = data.get("key")
+    if isinstance(key, bytes):  # jupyter_client's get_connection_info() gives bytes
+        key = key.decode("utf-8", "replace")
     if not isinstance(key, str):
         raise _fail(
             path, "missing field 'key'" if key is None else "'key' must be a string"
