@@ -6,7 +6,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.trial.unittest import TestCase
 
 from txkernel.client import KernelClient
-from txkernel.kernel import StdinNotAllowed
+from txkernel.kernel import StdinNotAllowed, StdinUnreachable
 from txkernel.wire import DELIMITER, PROTOCOL_VERSION
 
 from .helpers import connect, serve, wait_for
@@ -268,6 +268,32 @@ class StdinTests(TestCase):
         self.assertEqual(result.content["ename"], "KeyboardInterrupt")
         later = await client.execute("input: again", on_input=lambda p, pw: "yes")
         self.assertEqual(later.stream_text(), "yes")
+
+
+    async def _without_stdin(self, service) -> KernelClient:
+        client = KernelClient(service.connection_info)
+        client.start(["shell", "control", "iopub", "hb"])
+        self.addCleanup(client.stop)
+        await client.wait_for_ready(timeout=10)
+        return client
+
+    async def test_input_waits_for_a_stdin_socket_that_connects_late(self) -> None:
+        client = await self._without_stdin(await serve(self))
+        started = wait_for(client, lambda m: m["msg_type"] == "execute_input")
+        result = client.execute("input: late?", on_input=lambda p, pw: "in time")
+        await started
+        client.start(["stdin"])
+        self.assertEqual((await result).stream_text(), "in time")
+
+    async def test_input_fails_clearly_when_the_frontend_has_no_stdin(self) -> None:
+        service = await serve(self, ScriptedKernel(), stdin_patience=0.1)
+        client = await self._without_stdin(service)
+        result = await client.execute("input: anyone?", on_input=lambda p, pw: "never")
+        self.assertEqual(result.content["ename"], StdinUnreachable.__name__)
+        self.assertIn("not connected to stdin", result.content["evalue"])
+        self.flushLoggedErrors(StdinUnreachable)
+        again = await client.execute("still serving")
+        self.assertEqual(again.content["status"], "ok")
 
 
 class CommTests(TestCase):

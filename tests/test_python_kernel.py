@@ -7,6 +7,7 @@ import textwrap
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from txkernel.client import KernelClient
 from txkernel.python import PythonKernel
 
 from .helpers import connect, serve, wait_for
@@ -38,6 +39,15 @@ class CellTests(PythonKernelTestCase):
         self.assertEqual(result.of_type("execute_result")[0]["content"]["execution_count"], 1)
         again = await self.execute("_ + 1")
         self.assertEqual(self.result_text(again), "43")
+
+    async def test_exit_and_quit_ask_the_frontend_to_end_the_session(self) -> None:
+        await self.start()
+        for code, keep in (("exit()", False), ("exit", False), ("quit(keep_kernel=True)", True)):
+            result = await self.execute(code)
+            self.assertEqual(result.content["status"], "ok")
+            self.assertEqual(result.content["payload"], [{"source": "ask_exit", "keepkernel": keep}])
+            self.assertIsNone(self.result_text(result))
+        self.assertEqual((await self.execute("1")).content["payload"], [])
 
     async def test_none_and_silent_and_semicolon_give_no_result(self) -> None:
         await self.start()
@@ -274,7 +284,26 @@ class StdinTests(PythonKernelTestCase):
         self.assertIn("allow_stdin", result.content["evalue"])
 
 
+    async def test_input_without_a_stdin_connection_raises_a_clear_error(self) -> None:
+        self.kernel = PythonKernel()
+        service = await serve(self, self.kernel, stdin_patience=0.1)
+        self.client = KernelClient(service.connection_info)
+        self.client.start(["shell", "control", "iopub", "hb"])
+        self.addCleanup(self.client.stop)
+        await self.client.wait_for_ready(timeout=10)
+        result = await self.execute("input('?')", on_input=lambda p, pw: "unheard")
+        self.assertEqual(result.content["ename"], "StdinNotImplementedError")
+        self.assertIn("not connected to stdin", result.content["evalue"])
+
+
 class InterruptTests(PythonKernelTestCase):
+    def assertUserTraceback(self, traceback: list[str], line: str) -> None:
+        """The traceback shows the cell's ``line`` and no kernel frame."""
+        text = "\n".join(traceback)
+        self.assertIn(line, text)
+        self.assertNotIn("txkernel", text)
+        self.assertTrue(text.endswith("KeyboardInterrupt"), text)
+
     async def test_interrupt_request_stops_a_busy_loop_and_the_namespace_survives(self) -> None:
         await self.start()
         await self.execute("kept = 'still here'")
@@ -284,6 +313,7 @@ class InterruptTests(PythonKernelTestCase):
         await self.client.interrupt()
         result = await looping
         self.assertEqual(result.content["ename"], "KeyboardInterrupt")
+        self.assertUserTraceback(result.content["traceback"], "while True")
         self.assertEqual(self.result_text(await self.execute("kept")), "'still here'")
 
     async def test_interrupt_request_ends_a_pending_input(self) -> None:
@@ -294,6 +324,7 @@ class InterruptTests(PythonKernelTestCase):
         await self.client.interrupt()
         result = await waiting
         self.assertEqual(result.content["ename"], "KeyboardInterrupt")
+        self.assertUserTraceback(result.content["traceback"], "input('never answered')")
         self.assertEqual(self.result_text(await self.execute("1 + 1")), "2")
 
 

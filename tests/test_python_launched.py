@@ -24,6 +24,7 @@ from .helpers import (
     OtherThread,
     ProcessOutput,
     connect_to,
+    spawn,
     spawn_twistd,
     wait_for,
 )
@@ -100,6 +101,9 @@ class SignalInterruptTests(LaunchedKernelTestCase):
         await self.interrupt()
         result = await execution
         self.assertEqual(result.content["ename"], "KeyboardInterrupt")
+        shown = "\n".join(result.content["traceback"])
+        self.assertIn("time.sleep(600)", shown)
+        self.assertNotIn("txkernel", shown)
         after = await client.execute("kept")
         self.assertEqual(
             after.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42"
@@ -164,6 +168,25 @@ class ShutdownTests(LaunchedKernelTestCase):
             return self.km.provisioner.process.returncode
 
         self.assertEqual(await self.thread.run(wait_exit), 0)
+
+
+class MainModuleTests(TestCase):
+    """``python -m txkernel`` run by hand."""
+
+    timeout = 60
+
+    async def test_it_serves_and_sigterm_stops_it_cleanly(self) -> None:
+        proto = spawn(self, "-m", "txkernel")
+        match = await proto.wait_for(r"jupyter console --existing (\S+)")
+        connection_file = match.group(1)
+        client = await connect_to(self, read_connection_file(connection_file))
+        result = await client.execute("import threading\nthreading.current_thread().name")
+        self.assertEqual(
+            result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "'MainThread'"
+        )
+        proto.transport.signalProcess("TERM")
+        self.assertEqual(await proto.ended, 0, proto.output)
+        self.assertFalse(os.path.exists(connection_file))
 
 
 class TwistdInterruptTests(TestCase):

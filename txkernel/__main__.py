@@ -51,7 +51,13 @@ def _fail(message: str) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Serve one kernel in this process until it is shut down."""
     from twisted.internet import reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
     from twisted.python import usage
 
     from .connection import ConnectionFileError, read_connection_file
@@ -65,7 +71,14 @@ def serve(args: argparse.Namespace) -> int:
         info = read_connection_file(args.connection_file) if args.connection_file else None
     except (usage.UsageError, ConnectionFileError) as e:
         return _fail(str(e))
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.__stderr__)], redirectStandardIO=False)
+    # Launched by Jupyter (-f), stderr is the frontend's terminal: warnings
+    # and errors only.  Run by hand, also say where to connect.
+    level = LogLevel.warn if args.connection_file else LogLevel.info
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.__stderr__),
+        [LogLevelFilterPredicate(defaultLogLevel=level)],
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
     executor = MainThreadExecutor(reactor)
     uses_executor = issubclass(kernel_class, PythonKernel)
@@ -89,6 +102,11 @@ def serve(args: argparse.Namespace) -> int:
     except ConnectionFileError as e:
         return _fail(str(e))
 
+    # SIGTERM ends the kernel as a shutdown_request would: the connection
+    # file it wrote is removed and IOPub is flushed.
+    signal.signal(
+        signal.SIGTERM, lambda signum, frame: reactor.callFromThread(on_shutdown, False)
+    )
     reactor_thread = threading.Thread(
         target=reactor.run,
         kwargs={"installSignalHandlers": False},

@@ -25,6 +25,15 @@ log = Logger()
 
 ROUTER_CHANNELS = ("shell", "control", "stdin")
 
+#: How long a message to a frontend's stdin socket waits for that socket to
+#: finish connecting (a frontend may run ``input()`` right after it connects).
+STDIN_PATIENCE = 2.0
+_RETRY_EVERY = 0.01
+
+
+class PeerUnreachable(Exception):
+    """The frontend a message is addressed to is not connected to that socket."""
+
 
 def _port_of(endpoint: str, transport: str) -> int:
     sep = "-" if transport == "ipc" else ":"
@@ -46,8 +55,10 @@ class KernelSockets:
         on_message: Callable[[str, list[bytes]], object],
         on_subscribe: Callable[[bytes], object],
         iopub_hwm: int = 0,
+        stdin_patience: float = STDIN_PATIENCE,
     ) -> None:
         self._reactor = reactor
+        self.stdin_patience = stdin_patience
         self.info = info
         self._on_message = on_message
         self._on_subscribe = on_subscribe
@@ -72,7 +83,9 @@ class KernelSockets:
                     self._factory,
                     zmq.ROUTER,
                     lambda frames, ch=channel: self._on_message(ch, frames),
-                    options=[(zmq.ROUTER_HANDOVER, 1)],
+                    options=[(zmq.ROUTER_HANDOVER, 1)]
+                    # stdin is addressed to one frontend: know when it is absent.
+                    + ([(zmq.ROUTER_MANDATORY, 1)] if channel == "stdin" else []),
                 )
                 self._routers[channel] = sock
                 ports[channel] = self._bind(channel, sock.bind)
@@ -124,6 +137,48 @@ class KernelSockets:
         except zmq.ZMQError as e:
             log.warn("Could not send on {channel}: {error}", channel=channel, error=e)
 
+    def send_to_peer(
+        self, channel: str, frames: Sequence[bytes], patience: float | None = None
+    ) -> Deferred[None]:
+        """Send to the peer the first frame names, waiting for it to connect.
+
+        For stdin, whose ROUTER refuses messages to unknown peers.  Fires
+        with None once sent; fails with :class:`PeerUnreachable` when the peer
+        has not connected within ``patience`` seconds (default:
+        ``stdin_patience``), or the socket closed.  Cancelling stops the waiting.
+        """
+        if patience is None:
+            patience = self.stdin_patience
+        pending: dict[str, Any] = {}
+        d: Deferred[None] = Deferred(lambda _: _cancel(pending))
+        deadline = self._reactor.seconds() + patience
+
+        def attempt() -> None:
+            pending.pop("call", None)
+            sock = self._routers.get(channel)
+            if sock is None:
+                d.errback(PeerUnreachable(f"the {channel} socket is closed"))
+                return
+            try:
+                sock.send(frames)
+            except zmq.ZMQError as e:
+                if e.errno != zmq.EHOSTUNREACH:
+                    d.errback(PeerUnreachable(f"could not send on {channel}: {e}"))
+                elif self._reactor.seconds() >= deadline:
+                    d.errback(
+                        PeerUnreachable(
+                            f"the frontend is not connected to {channel} "
+                            f"(waited {patience:g} s)"
+                        )
+                    )
+                else:
+                    pending["call"] = self._reactor.callLater(_RETRY_EVERY, attempt)
+                return
+            d.callback(None)
+
+        attempt()
+        return d
+
     def publish(self, frames: Sequence[bytes]) -> None:
         """Queue a message for IOPub (any thread)."""
         if self._iopub is not None:
@@ -159,3 +214,9 @@ class KernelSockets:
         self._factory.shutdown()
         done = DeferredList(stopping, consumeErrors=True)
         return done.addCallback(lambda _: None)
+
+
+def _cancel(pending: dict[str, Any]) -> None:
+    call = pending.pop("call", None)
+    if call is not None and call.active():
+        call.cancel()

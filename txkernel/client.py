@@ -14,7 +14,7 @@ All sockets are read and written on the reactor thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,9 @@ from twisted.logger import Logger
 from ._zmq import ZmqSocket, make_factory
 from .connection import ConnectionInfo
 from .wire import Message, Wire, WireError
+
+#: The five channels of a kernel connection.
+CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 
 log = Logger()
 
@@ -93,10 +96,16 @@ class KernelClient:
 
     # -- life cycle --
 
-    def start(self) -> None:
-        """Connect the sockets (returns at once; see :meth:`wait_for_ready`)."""
-        self._factory = make_factory(self._reactor)
-        self._factory.lingerPeriod = 0
+    def start(self, channels: Iterable[str] = CHANNELS) -> None:
+        """Connect the sockets of ``channels`` (default: all five).
+
+        Returns at once (see :meth:`wait_for_ready`).  Calling it again
+        connects channels not yet connected, as jupyter_client's
+        ``start_channels`` does.
+        """
+        if self._factory is None:
+            self._factory = make_factory(self._reactor)
+            self._factory.lingerPeriod = 0
         ident = self.wire.bsession
         plan = {
             "shell": (zmq.DEALER, [(zmq.IDENTITY, ident)]),
@@ -105,7 +114,13 @@ class KernelClient:
             "iopub": (zmq.SUB, [(zmq.SUBSCRIBE, b"")]),
             "hb": (zmq.DEALER, []),
         }
-        for channel, (kind, options) in plan.items():
+        unknown = set(channels) - set(plan)
+        if unknown:
+            raise ValueError(f"unknown channels: {', '.join(sorted(unknown))}")
+        for channel in channels:
+            if channel in self._sockets:
+                continue
+            kind, options = plan[channel]
             sock = ZmqSocket(
                 self._factory,
                 kind,
@@ -146,8 +161,14 @@ class KernelClient:
     ) -> Message:
         """Send one message as is (no reply tracking); returns it."""
         msg = self.wire.new_message(msg_type, content or {}, parent, metadata)
-        self._sockets[channel].send(self.wire.serialize(msg))
+        self._socket(channel).send(self.wire.serialize(msg))
         return msg
+
+    def _socket(self, channel: str) -> ZmqSocket:
+        sock = self._sockets.get(channel)
+        if sock is None:
+            raise RuntimeError(f"the {channel} channel is not connected (see start())")
+        return sock
 
     def request(
         self,
@@ -304,12 +325,13 @@ class KernelClient:
 
     def heartbeat(self, timeout: float = 1.0) -> Deferred[float]:
         """Ping the heartbeat; fires with the round trip in seconds."""
+        sock = self._socket("hb")
         self._hb_count += 1
         token = b"ping-%d-" % self._hb_count + os.urandom(4).hex().encode()
         d: Deferred[float] = Deferred()
         timer = self._reactor.callLater(timeout, self._hb_timed_out, token)
         self._hb_waiting[token] = (d, self._reactor.seconds(), timer)
-        self._sockets["hb"].send([token])
+        sock.send([token])
         return d
 
     # -- incoming --

@@ -43,6 +43,10 @@ class StdinNotAllowed(Exception):
     """The request being served said ``allow_stdin: false`` (or there is none)."""
 
 
+class StdinUnreachable(StdinNotAllowed):
+    """The frontend that sent the request is not connected to the stdin channel."""
+
+
 class InputInterrupted(Exception):
     """A pending input request was ended by an interrupt or by shutdown."""
 
@@ -51,6 +55,8 @@ class Transport(Protocol):
     """What a kernel needs from its sockets (see ``txkernel.channels.KernelSockets``)."""
 
     def send(self, channel: str, frames: Sequence[bytes]) -> None: ...
+
+    def send_to_peer(self, channel: str, frames: Sequence[bytes]) -> Deferred[None]: ...
 
     def publish(self, frames: Sequence[bytes]) -> None: ...
 
@@ -159,6 +165,7 @@ class Kernel:
         self._active = {"shell": False, "control": False}
         self._abort_ids: set[str] = set()
         self._inputs: list[tuple[str, Deferred[str]]] = []
+        self._input_sends: dict[str, Deferred[None]] = {}
         self._execution: Deferred[Any] | None = None
         self._current: Request | None = None
         self._stopped = True
@@ -311,7 +318,25 @@ class Kernel:
         msg_id = msg["header"]["msg_id"]
         d: Deferred[str] = Deferred(lambda _: self._forget_input(msg_id))
         self._inputs.append((msg_id, d))
-        self._transport.send("stdin", self.wire.serialize(msg, request.identities))
+        sent = self._transport.send_to_peer(
+            "stdin", self.wire.serialize(msg, request.identities)
+        )
+        if not sent.called:
+            self._input_sends[msg_id] = sent
+
+        def unreachable(failure: Failure) -> None:
+            self._input_sends.pop(msg_id, None)
+            if failure.check(CancelledError):
+                return
+            log.warn("Could not ask for input: {reason}", reason=failure.value)
+            if any(i == msg_id for i, _ in self._inputs):
+                self._forget_input(msg_id)
+                d.errback(StdinUnreachable(str(failure.value)))
+
+        def delivered(_: None) -> None:
+            self._input_sends.pop(msg_id, None)
+
+        sent.addCallbacks(delivered, unreachable)
         return d
 
     def interrupt(self) -> None:
@@ -599,8 +624,14 @@ class Kernel:
 
     def _forget_input(self, msg_id: str) -> None:
         self._inputs = [(i, d) for i, d in self._inputs if i != msg_id]
+        sending = self._input_sends.pop(msg_id, None)
+        if sending is not None:
+            sending.cancel()
 
     def _fail_inputs(self, reason: Exception) -> None:
         pending, self._inputs = self._inputs, []
+        sending, self._input_sends = self._input_sends, {}
+        for sent in sending.values():
+            sent.cancel()
         for _, d in pending:
             d.errback(Failure(reason))

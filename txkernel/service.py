@@ -46,6 +46,10 @@ class KernelService(Service):
     ``on_shutdown(restart)`` runs after a frontend's ``shutdown_request`` has
     been answered and the service has stopped (``twistd`` stops the reactor
     there; an embedding application may do what it likes).
+
+    An input request waits up to ``stdin_patience`` seconds for the asking
+    frontend's stdin socket to connect, then fails with
+    :class:`txkernel.kernel.StdinUnreachable`.
     """
 
     name = "txkernel"
@@ -60,6 +64,7 @@ class KernelService(Service):
         on_shutdown: Callable[[bool], object] | None = None,
         iopub_hwm: int = 0,
         reactor: Any = None,
+        stdin_patience: float = 2.0,
     ) -> None:
         self.kernel = kernel
         self.connection_file = connection_file
@@ -68,6 +73,7 @@ class KernelService(Service):
         self._transport_name = transport
         self._on_shutdown = on_shutdown
         self._iopub_hwm = iopub_hwm
+        self._stdin_patience = stdin_patience
         self._reactor = reactor
         self._sockets: Any = None
         self._owns_file = False
@@ -102,6 +108,7 @@ class KernelService(Service):
             self.kernel.message_received,
             self.kernel.subscribed,
             iopub_hwm=self._iopub_hwm,
+            stdin_patience=self._stdin_patience,
         )
         self.connection_info = sockets.bind()
         self._sockets = sockets

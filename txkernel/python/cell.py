@@ -4,7 +4,9 @@ A cell is compiled with top-level ``await`` allowed; its last expression
 statement (unless the cell ends with ``;``) is compiled in ``single`` mode so
 that its value reaches ``sys.displayhook``.  Source is registered in
 ``linecache`` under ``<cell-N>`` so tracebacks show the user's lines, and
-tracebacks are cut to start at the first frame of cell code.  Runs on the
+tracebacks are cut to the user's frames: from the first frame of cell code,
+without the kernel's own frames at the end (where an interrupt or an
+``input()`` wait was raised).  Runs on the
 execution thread (the coroutine of an async cell on the reactor thread).
 """
 
@@ -14,11 +16,13 @@ import ast
 import inspect
 import itertools
 import linecache
+import os
 import traceback
 from types import CodeType, TracebackType
 from typing import Any
 
 CELL_PREFIX = "<cell-"
+_KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _uncounted = itertools.count(1)
 
@@ -76,7 +80,12 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
     if tb is None:
         lines = traceback.format_exception_only(type(exc), exc)
     else:
-        lines = traceback.format_exception(type(exc), exc, tb)
+        report = traceback.TracebackException(type(exc), exc, tb, compact=True)
+        frames = list(report.stack)
+        while len(frames) > 1 and frames[-1].filename.startswith(_KERNEL_DIR):
+            frames.pop()
+        report.stack = traceback.StackSummary.from_list(frames)
+        lines = list(report.format())
     text = "".join(lines).rstrip("\n")
     return {
         "status": "error",

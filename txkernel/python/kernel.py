@@ -20,7 +20,13 @@ from twisted.logger import Logger
 import twisted
 
 from .. import __version__
-from ..kernel import InputInterrupted, Kernel, Request, StdinNotAllowed
+from ..kernel import (
+    InputInterrupted,
+    Kernel,
+    Request,
+    StdinNotAllowed,
+    StdinUnreachable,
+)
 from ..wire import Wire
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
@@ -32,6 +38,27 @@ from .inspection import help_text, inspect, parse_help_request
 from .output import Cell, OutputBuffer, current_cell, router
 
 log = Logger()
+
+
+class ExitRequest:
+    """``exit`` and ``quit`` in cells: ask the frontend to end the session.
+
+    ``exit()`` (or a bare ``exit``) adds an ``ask_exit`` payload to the
+    execute reply; ``jupyter console`` then quits and shuts the kernel down,
+    or leaves it running with ``exit(keep_kernel=True)``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self._name}() or Ctrl-D to end the session"
+
+    def __call__(self, keep_kernel: bool = False) -> None:
+        cell = current_cell.get()
+        if cell is None:
+            raise RuntimeError(f"{self._name}() works in a cell only")
+        cell.payload.append({"source": "ask_exit", "keepkernel": bool(keep_kernel)})
 
 
 class StdinNotImplementedError(RuntimeError):
@@ -113,6 +140,8 @@ class PythonKernel(Kernel):
             "clear_output": self.display_publisher.clear_output,
             "run_in_reactor": self.run_in_reactor,
             "kernel": self,
+            "exit": ExitRequest("exit"),
+            "quit": ExitRequest("quit"),
             "In": [""],
             "Out": {},
         }
@@ -144,6 +173,9 @@ class PythonKernel(Kernel):
     def display_result(self, value: Any, cell: Cell) -> None:
         """The displayhook: keep ``value`` as ``_`` and show it as the cell's result."""
         if value is None:
+            return
+        if isinstance(value, ExitRequest):
+            value()  # a bare `exit` ends the session, as in IPython
             return
         ns = self.namespace
         ns["___"], ns["__"], ns["_"] = ns.get("__"), ns.get("_"), value
@@ -187,6 +219,8 @@ class PythonKernel(Kernel):
             return call_in_reactor(self._reactor, self.request_input, prompt, password, cell.request)
         except InputInterrupted:
             raise KeyboardInterrupt from None
+        except StdinUnreachable as e:
+            raise StdinNotImplementedError(f"input() could not reach the frontend: {e}") from None
         except StdinNotAllowed:
             raise StdinNotImplementedError(
                 "input() is not supported by this frontend (allow_stdin is false)"
@@ -245,7 +279,7 @@ class PythonKernel(Kernel):
                 compiled.run(self.namespace)
         except BaseException as e:  # the user's exception, KeyboardInterrupt and SystemExit too
             return error_reply(e)
-        return {"status": "ok", "payload": []}
+        return {"status": "ok", "payload": cell.payload}
 
     def _help(self, expr: str, detail_level: int) -> dict[str, Any]:
         text = help_text(expr, self.namespace, detail_level)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Cell:
     """One execution: the kernel that runs it and the request it answers."""
 
-    __slots__ = ("kernel", "request", "silent", "count", "counted")
+    __slots__ = ("kernel", "request", "silent", "count", "counted", "payload")
 
     def __init__(
         self,
@@ -51,6 +51,8 @@ class Cell:
         self.silent = silent
         self.count = count
         self.counted = counted
+        #: Payloads for the execute reply (``page``, ``ask_exit``).
+        self.payload: list[dict[str, Any]] = []
 
 
 current_cell: contextvars.ContextVar[Cell | None] = contextvars.ContextVar(
