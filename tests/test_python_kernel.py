@@ -175,6 +175,30 @@ class RoutingTests(PythonKernelTestCase):
         self.assertEqual(msg["content"]["text"], "late from thread\n")
         self.assertEqual(msg["parent_header"]["msg_id"], first_id)
 
+    async def test_reactor_calls_a_cell_scheduled_print_to_that_cell(self) -> None:
+        await self.start()
+        first = await self.execute(
+            """
+            from twisted.internet import reactor
+            later = reactor.callLater(3600, print, "late from the reactor")
+            """
+        )
+        first_id = first.reply["parent_header"]["msg_id"]
+        late = wait_for(self.client, lambda m: m["msg_type"] == "stream")
+        second = await self.execute("run_in_reactor(later.reset, 0)")
+        [msg] = await late
+        self.assertEqual(msg["content"]["text"], "late from the reactor\n")
+        self.assertEqual(msg["parent_header"]["msg_id"], first_id)
+        self.assertNotEqual(second.reply["parent_header"]["msg_id"], first_id)
+
+    async def test_reactor_scheduling_is_restored_when_the_kernel_stops(self) -> None:
+        from twisted.internet import reactor
+
+        await self.start()
+        self.assertIn("callLater", vars(reactor))
+        await self.service.stopService()
+        self.assertNotIn("callLater", vars(reactor))
+
     async def test_output_of_code_no_cell_started_goes_to_the_latest_cell(self) -> None:
         await self.start()
         await self.execute("1")

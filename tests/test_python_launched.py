@@ -141,6 +141,63 @@ class SignalInterruptTests(LaunchedKernelTestCase):
         self.assertEqual(result.stream_text(), "".join(f"{i}\n" for i in range(100000)))
 
 
+class JupyterClientTests(LaunchedKernelTestCase):
+    """jupyter_client's own blocking client against the launched kernel."""
+
+    async def test_password_input_thread_output_and_rich_display(self) -> None:
+        await self.launch()
+        code = (
+            "import getpass, threading\n"
+            "name = input('name: ')\n"
+            "pw = getpass.getpass('password: ')\n"
+            "t = threading.Thread(target=lambda: print('thread says', name))\n"
+            "t.start(); t.join()\n"
+            "class Card:\n"
+            "    def _repr_html_(self): return '<i>card</i>'\n"
+            "    def _repr_markdown_(self): return '*card*'\n"
+            "    def __repr__(self): return 'Card()'\n"
+            "display(Card())\n"
+            "len(pw)"
+        )
+
+        def drive() -> tuple[dict, list[dict], list[tuple[str, bool]]]:
+            kc = self.km.client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=30)
+                asked: list[tuple[str, bool]] = []
+                outputs: list[dict] = []
+
+                def stdin_hook(msg: dict) -> None:
+                    password = msg["content"]["password"]
+                    asked.append((msg["content"]["prompt"], password))
+                    kc.input("s3cret" if password else "ann")
+
+                reply = kc.execute_interactive(
+                    code,
+                    output_hook=outputs.append,
+                    stdin_hook=stdin_hook,
+                    allow_stdin=True,
+                    timeout=30,
+                )
+                return reply, outputs, asked
+            finally:
+                kc.stop_channels()
+
+        reply, outputs, asked = await self.thread.run(drive)
+        self.assertEqual(reply["content"]["status"], "ok")
+        self.assertEqual(asked, [("name: ", False), ("password: ", True)])
+        text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+        self.assertEqual(text, "thread says ann\n")
+        [shown] = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
+        self.assertEqual(
+            shown, {"text/plain": "Card()", "text/html": "<i>card</i>", "text/markdown": "*card*"}
+        )
+        [result] = [m for m in outputs if m["msg_type"] == "execute_result"]
+        self.assertEqual(result["content"]["data"]["text/plain"], "6")
+        self.assertNotIn("s3cret", repr(outputs))
+
+
 class MessageInterruptTests(LaunchedKernelTestCase):
     interrupt_mode = "message"
 

@@ -114,7 +114,7 @@ class PythonKernel(Kernel):
             self._owns_executor = True
         self._executor.start()
         self._fill_namespace()
-        router.install(self)
+        router.install(self, reactor)
         super().attach(wire, transport, on_shutdown)
 
     def detach(self) -> Deferred[None]:

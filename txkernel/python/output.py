@@ -8,7 +8,9 @@ this code running for*:
 1. the cell whose context the code runs in (a ``contextvars`` variable set
    while a cell runs, which coroutines and ``call_in_reactor`` calls inherit);
 2. else the cell that started the current thread (``threading.Thread.start``
-   records it while routing is installed);
+   records it while routing is installed), or that scheduled the reactor
+   call being run (the reactor's ``callLater``, ``callFromThread`` and
+   ``callInThread`` bind the calls a cell schedules to that cell);
 3. else the most recent cell of any kernel in this process.
 
 Code no cell started, before any cell ran, writes to the original streams.
@@ -142,6 +144,7 @@ class _Router:
         self.kernels: set[PythonKernel] = set()
         self.latest: Cell | None = None
         self._saved: dict[str, Any] = {}
+        self._reactor: Any = None
         self._lock = threading.Lock()
 
     def cell(self, explicit_only: bool = False) -> Cell | None:
@@ -158,10 +161,11 @@ class _Router:
             return latest
         return None
 
-    def install(self, kernel: PythonKernel) -> None:
+    def install(self, kernel: PythonKernel, reactor: Any) -> None:
         with self._lock:
             if not self.kernels:
                 self._patch()
+                self._patch_reactor(reactor)
             self.kernels.add(kernel)
 
     def uninstall(self, kernel: PythonKernel) -> None:
@@ -171,6 +175,19 @@ class _Router:
                 self.latest = None
             if not self.kernels:
                 self._unpatch()
+
+    def _patch_reactor(self, reactor: Any) -> None:
+        self._reactor = reactor
+        for name in _SCHEDULERS:
+            original = getattr(reactor, name, None)
+            if original is not None:
+                setattr(reactor, name, _cell_bound(original, 1 if name == "callLater" else 0))
+
+    def _unpatch_reactor(self) -> None:
+        reactor, self._reactor = self._reactor, None
+        for name in _SCHEDULERS:
+            if getattr(getattr(reactor, name, None), "_txkernel_binds", False):
+                delattr(reactor, name)
 
     def _patch(self) -> None:
         self._saved = {
@@ -189,6 +206,7 @@ class _Router:
         threading.Thread.start = _thread_start  # type: ignore[method-assign]
 
     def _unpatch(self) -> None:
+        self._unpatch_reactor()
         saved, self._saved = self._saved, {}
         if not saved:
             return
@@ -215,6 +233,40 @@ _ORIGINALS: dict[str, Any] = {
 }
 
 router = _Router()
+
+#: The reactor methods whose calls, scheduled by a cell, run as that cell's.
+_SCHEDULERS = ("callLater", "callFromThread", "callInThread")
+
+
+def _cell_bound(schedule: Callable[..., Any], at: int) -> Callable[..., Any]:
+    """Wrap a reactor scheduling method (whose callable is argument ``at``)
+    so that the call it schedules runs as the scheduling cell's."""
+
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        cell = router.cell(explicit_only=True)
+        if cell is None:
+            return schedule(*args, **kwargs)
+        if len(args) <= at:
+            return schedule(*args, **kwargs)
+        args = (*args[:at], _in_cell(cell, args[at]), *args[at + 1 :])
+        return schedule(*args, **kwargs)
+
+    bound._txkernel_binds = True  # type: ignore[attr-defined]
+    bound.__name__ = schedule.__name__
+    bound.__doc__ = schedule.__doc__
+    return bound
+
+
+def _in_cell(cell: Cell, f: Callable[..., Any]) -> Callable[..., Any]:
+    def run_in_cell(*args: Any, **kwargs: Any) -> Any:
+        token = current_cell.set(cell)
+        try:
+            return f(*args, **kwargs)
+        finally:
+            current_cell.reset(token)
+
+    run_in_cell.__wrapped__ = f  # type: ignore[attr-defined]
+    return run_in_cell
 
 
 class RoutedStream(io.TextIOBase):
