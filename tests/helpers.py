@@ -61,6 +61,26 @@ def wait_for(client: KernelClient, predicate, count: int = 1) -> Deferred[list[d
     return d
 
 
+def wait_for_stream(client: KernelClient, text: str) -> Deferred[list[dict]]:
+    """Fires with the stream messages whose joined text first ends with ``text``.
+
+    Output is batched, so one ``print`` may arrive as one message or several.
+    """
+    d: Deferred[list[dict]] = Deferred()
+    found: list[dict] = []
+
+    def watch(msg: dict) -> None:
+        if d.called or msg["msg_type"] != "stream":
+            return
+        found.append(msg)
+        if "".join(m["content"]["text"] for m in found).endswith(text):
+            unwatch()
+            d.callback(found)
+
+    unwatch = client.watch_iopub(watch)
+    return d
+
+
 class OtherThread:
     """One dedicated thread for a blocking client (jupyter_client's), so that
     its sockets are only ever used by that thread."""

@@ -61,6 +61,7 @@ def serve(args: argparse.Namespace) -> int:
     from twisted.python import usage
 
     from .connection import ConnectionFileError, read_connection_file
+    from .parent import ParentWatcher, launched_by_jupyter
     from .python import PythonKernel
     from .python.executor import MainThreadExecutor
     from .service import KernelService
@@ -107,6 +108,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(
         signal.SIGTERM, lambda signum, frame: reactor.callFromThread(on_shutdown, False)
     )
+    if launched_by_jupyter():
+        ParentWatcher(lambda: on_shutdown(False), reactor).start()
     reactor_thread = threading.Thread(
         target=reactor.run,
         kwargs={"installSignalHandlers": False},
