@@ -14,7 +14,9 @@ Prints medians over ``--repeat`` runs of:
   spins in pure Python for 2 s;
 - ``control while sleeping``: kernel_info round trip on control while a cell
   runs ``time.sleep(2)``;
-- ``shell round trip``: an empty execute request, idle kernel.
+- ``shell round trip``: an empty execute request, idle kernel;
+- ``interrupt``: from interrupting ``while True: pass`` and
+  ``time.sleep(60)`` (the way the kernelspec says) to the reply.
 
 A quick check of our own numbers, not the comparison benchmark.
 """
@@ -101,6 +103,20 @@ def control_while_sleeping(km, kc, count: int = 20) -> list[float]:
     return rtts
 
 
+def interrupt_latency(km, kc, code: str) -> float:
+    """Seconds from interrupting ``code`` (as the kernelspec says) to its reply."""
+    msg_id = kc.execute(code)
+    time.sleep(0.3)  # running
+    t0 = time.perf_counter()
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    elapsed = time.perf_counter() - t0
+    if reply["content"].get("ename") != "KeyboardInterrupt":
+        raise RuntimeError(f"not interrupted: {reply['content']}")
+    _drain_until_idle(kc, msg_id)
+    return elapsed
+
+
 def shell_round_trip(kc, count: int = 200) -> float:
     times = []
     for _ in range(count):
@@ -129,6 +145,7 @@ def main() -> int:
         kernelspec.install(name=name, prefix=prefix)
         os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
     floods, complete, hb, control, shell = [], [], [], [], []
+    spin, sleep = [], []
     for _ in range(args.repeat):
         km = KernelManager(kernel_name=name)
         km.start_kernel()
@@ -142,6 +159,8 @@ def main() -> int:
             hb.extend(heartbeat_while_busy(km, kc))
             control.extend(control_while_sleeping(km, kc))
             shell.append(shell_round_trip(kc))
+            spin.append(interrupt_latency(km, kc, "while True: pass"))
+            sleep.append(interrupt_latency(km, kc, "import time; time.sleep(60)"))
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=False)
@@ -161,6 +180,11 @@ def main() -> int:
     )
     print(
         f"shell round trip (empty execute): median {statistics.median(shell) * ms:.3f} ms"
+    )
+    print(
+        f"interrupt ({km.kernel_spec.interrupt_mode} mode) to reply: "
+        f"busy loop median {statistics.median(spin) * ms:.3f} ms, "
+        f"time.sleep median {statistics.median(sleep) * ms:.3f} ms"
     )
     return 0
 
