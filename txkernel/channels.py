@@ -13,6 +13,7 @@ from typing import Any
 
 import zmq
 from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ._defer import branch
@@ -149,35 +150,29 @@ class KernelSockets:
         """
         if patience is None:
             patience = self.stdin_patience
-        pending: dict[str, Any] = {}
-        d: Deferred[None] = Deferred(lambda _: _cancel(pending))
-        deadline = self._reactor.seconds() + patience
+        return Deferred.fromCoroutine(self._send_to_peer(channel, frames, patience))
 
-        def attempt() -> None:
-            pending.pop("call", None)
+    async def _send_to_peer(
+        self, channel: str, frames: Sequence[bytes], patience: float
+    ) -> None:
+        deadline = self._reactor.seconds() + patience
+        while True:
             sock = self._routers.get(channel)
             if sock is None:
-                d.errback(PeerUnreachable(f"the {channel} socket is closed"))
-                return
+                raise PeerUnreachable(f"the {channel} socket is closed")
             try:
                 sock.send(frames)
+                return
             except zmq.ZMQError as e:
                 if e.errno != zmq.EHOSTUNREACH:
-                    d.errback(PeerUnreachable(f"could not send on {channel}: {e}"))
-                elif self._reactor.seconds() >= deadline:
-                    d.errback(
-                        PeerUnreachable(
-                            f"the frontend is not connected to {channel} "
-                            f"(waited {patience:g} s)"
-                        )
-                    )
-                else:
-                    pending["call"] = self._reactor.callLater(_RETRY_EVERY, attempt)
-                return
-            d.callback(None)
-
-        attempt()
-        return d
+                    raise PeerUnreachable(f"could not send on {channel}: {e}") from e
+                if self._reactor.seconds() >= deadline:
+                    raise PeerUnreachable(
+                        f"the frontend is not connected to {channel} "
+                        f"(waited {patience:g} s)"
+                    ) from None
+            # Cancelling the returned Deferred cancels this wait.
+            await deferLater(self._reactor, _RETRY_EVERY, lambda: None)
 
     def publish(self, frames: Sequence[bytes]) -> None:
         """Queue a message for IOPub (any thread)."""
@@ -214,9 +209,3 @@ class KernelSockets:
         self._factory.shutdown()
         done = DeferredList(stopping, consumeErrors=True)
         return done.addCallback(lambda _: None)
-
-
-def _cancel(pending: dict[str, Any]) -> None:
-    call = pending.pop("call", None)
-    if call is not None and call.active():
-        call.cancel()

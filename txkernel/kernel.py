@@ -164,8 +164,9 @@ class Kernel:
         self._queues: dict[str, deque[Request]] = {"shell": deque(), "control": deque()}
         self._active = {"shell": False, "control": False}
         self._abort_ids: set[str] = set()
-        self._inputs: list[tuple[str, Deferred[str]]] = []
-        self._input_sends: dict[str, Deferred[None]] = {}
+        # Pending input requests by msg_id: the answer's Deferred and the
+        # Deferred of sending the request (which may wait for the frontend).
+        self._inputs: dict[str, tuple[Deferred[str], Deferred[None]]] = {}
         self._execution: Deferred[Any] | None = None
         self._current: Request | None = None
         self._stopped = True
@@ -317,26 +318,19 @@ class Kernel:
         )
         msg_id = msg["header"]["msg_id"]
         d: Deferred[str] = Deferred(lambda _: self._forget_input(msg_id))
-        self._inputs.append((msg_id, d))
-        sent = self._transport.send_to_peer(
+        sending = self._transport.send_to_peer(
             "stdin", self.wire.serialize(msg, request.identities)
         )
-        if not sent.called:
-            self._input_sends[msg_id] = sent
+        self._inputs[msg_id] = (d, sending)
 
         def unreachable(failure: Failure) -> None:
-            self._input_sends.pop(msg_id, None)
-            if failure.check(CancelledError):
+            if failure.check(CancelledError):  # the request was withdrawn
                 return
             log.warn("Could not ask for input: {reason}", reason=failure.value)
-            if any(i == msg_id for i, _ in self._inputs):
-                self._forget_input(msg_id)
+            if self._forget_input(msg_id) is not None:
                 d.errback(StdinUnreachable(str(failure.value)))
 
-        def delivered(_: None) -> None:
-            self._input_sends.pop(msg_id, None)
-
-        sent.addCallbacks(delivered, unreachable)
+        sending.addErrback(unreachable)
         return d
 
     def interrupt(self) -> None:
@@ -614,24 +608,26 @@ class Kernel:
             )
             return
         parent_id = request.message["parent_header"].get("msg_id")
-        for i, (msg_id, d) in enumerate(self._inputs):
-            if msg_id == parent_id or not parent_id:
-                del self._inputs[i]
-                value = request.content.get("value", "")
-                d.callback(value if isinstance(value, str) else str(value))
-                return
-        log.warn("An input_reply that answers no pending input_request was dropped")
+        if not parent_id and self._inputs:
+            parent_id = next(iter(self._inputs))  # the oldest
+        answer = self._forget_input(parent_id)
+        if answer is None:
+            log.warn("An input_reply that answers no pending input_request was dropped")
+            return
+        value = request.content.get("value", "")
+        answer.callback(value if isinstance(value, str) else str(value))
 
-    def _forget_input(self, msg_id: str) -> None:
-        self._inputs = [(i, d) for i, d in self._inputs if i != msg_id]
-        sending = self._input_sends.pop(msg_id, None)
-        if sending is not None:
-            sending.cancel()
+    def _forget_input(self, msg_id: str | None) -> Deferred[str] | None:
+        """Withdraw a pending input request; returns its answer's Deferred, if pending."""
+        entry = self._inputs.pop(msg_id, None) if msg_id else None
+        if entry is None:
+            return None
+        answer, sending = entry
+        sending.cancel()  # stop waiting for the frontend, if still waiting
+        return answer
 
     def _fail_inputs(self, reason: Exception) -> None:
-        pending, self._inputs = self._inputs, []
-        sending, self._input_sends = self._input_sends, {}
-        for sent in sending.values():
-            sent.cancel()
-        for _, d in pending:
+        pending, self._inputs = self._inputs, {}
+        for d, sending in pending.values():
+            sending.cancel()
             d.errback(Failure(reason))
