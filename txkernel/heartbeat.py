@@ -9,48 +9,28 @@ make it wait for the GIL.  Stopping terminates that context.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import zmq
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from ._socket_thread import SocketThread
+
 log = Logger()
 
 
-class Heartbeat:
+class Heartbeat(SocketThread):
     """Owns the heartbeat ROUTER socket in a thread of its own."""
 
     def __init__(self, reactor: Any, address: str) -> None:
-        self._reactor = reactor
+        super().__init__(reactor, "txkernel-heartbeat")
         self._address = address
         self._context = zmq.Context()
-        self._ready = threading.Event()
-        self._bind_error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, name="txkernel-heartbeat", daemon=True
-        )
-        self._exited = False
-        self._waiters: list[Deferred[None]] = []
-        self.endpoint = ""
-
-    def start(self) -> str:
-        """Start the thread and bind; returns the bound endpoint or raises the bind error."""
-        self._thread.start()
-        self._ready.wait()
-        if self._bind_error is not None:
-            self._thread.join()
-            raise self._bind_error
-        return self.endpoint
 
     def stop(self) -> Deferred[None]:
         """End the echo; the Deferred fires on the reactor thread once the thread exited."""
-        d: Deferred[None] = Deferred()
-        if self._exited:
-            d.callback(None)
-            return d
-        self._waiters.append(d)
+        d = self._when_exited()
         if not self._context.closed:
             # term() returns once the thread has closed its socket (linger 0).
             self._context.term()
@@ -61,15 +41,13 @@ class Heartbeat:
         try:
             sock.setsockopt(zmq.LINGER, 0)
             sock.bind(self._address)
-            self.endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
+            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:
-            self._bind_error = e
             sock.close()
             self._context.term()
-            self._exited = True
-            self._ready.set()
+            self._bind_failed(e)
             return
-        self._ready.set()
+        self._bound(endpoint)
         try:
             zmq.proxy(sock, sock)
         except zmq.ContextTerminated:
@@ -78,13 +56,8 @@ class Heartbeat:
             log.failure("Heartbeat thread failed")
         finally:
             sock.close()
-            self._reactor.callFromThread(self._finished)
+            self._reactor.callFromThread(self._thread_exited)
 
-    def _finished(self) -> None:
-        self._thread.join()
-        self._exited = True
+    def _after_exit(self) -> None:
         if not self._context.closed:
             self._context.term()
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(None)

@@ -20,6 +20,8 @@ import zmq
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from ._socket_thread import SocketThread
+
 log = Logger()
 
 _STOP = object()
@@ -62,7 +64,7 @@ class _Flush:
         self.deferred = deferred
 
 
-class IOPubThread:
+class IOPubThread(SocketThread):
     """Owns the XPUB socket in a thread of its own.
 
     ``on_subscribe(topic: bytes)`` runs on the reactor thread for each new
@@ -77,32 +79,22 @@ class IOPubThread:
         on_subscribe: Callable[[bytes], object],
         hwm: int = 0,
     ) -> None:
-        self._reactor = reactor
+        super().__init__(reactor, "txkernel-iopub")
         self._address = address
         self._on_subscribe = on_subscribe
         self._hwm = hwm
         self._queue: deque[Any] = deque()
         self._bell = _Doorbell()
-        self._ready = threading.Event()
-        self._bind_error: BaseException | None = None
         self._lock = threading.Lock()
         self._stopping = False
-        self._exited = False
-        self._stop_waiters: list[Deferred[None]] = []
-        self._thread = threading.Thread(
-            target=self._run, name="txkernel-iopub", daemon=True
-        )
-        self.endpoint = ""
 
     def start(self) -> str:
         """Start the thread and bind; returns the bound endpoint or raises the bind error."""
-        self._thread.start()
-        self._ready.wait()
-        if self._bind_error is not None:
-            self._thread.join()
+        try:
+            return super().start()
+        except BaseException:
             self._bell.close()
-            raise self._bind_error
-        return self.endpoint
+            raise
 
     def send(self, frames: Sequence[bytes]) -> None:
         """Queue one multipart message (thread-safe, never blocks).
@@ -130,16 +122,13 @@ class IOPubThread:
 
         The Deferred fires (on the reactor thread) once the thread has exited.
         """
-        d: Deferred[None] = Deferred()
-        if self._exited:
-            d.callback(None)
-            return d
-        self._stop_waiters.append(d)
-        with self._lock:
-            if not self._stopping:
-                self._stopping = True
-                self._queue.append(_STOP)
-                self._bell.ring()
+        d = self._when_exited()
+        if not d.called:
+            with self._lock:
+                if not self._stopping:
+                    self._stopping = True
+                    self._queue.append(_STOP)
+                    self._bell.ring()
         return d
 
     def _run(self) -> None:
@@ -150,14 +139,13 @@ class IOPubThread:
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.LINGER, 3000)
             sock.bind(self._address)
-            self.endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
+            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:
-            self._bind_error = e
             sock.close(0)
             context.term()
-            self._ready.set()
+            self._bind_failed(e)
             return
-        self._ready.set()
+        self._bound(endpoint)
         try:
             self._loop(sock)
         except Exception:
@@ -168,18 +156,13 @@ class IOPubThread:
             with self._lock:
                 self._stopping = True
                 self._bell.close()
-            self._reactor.callFromThread(self._finished)
+            self._reactor.callFromThread(self._thread_exited)
 
-    def _finished(self) -> None:
-        self._thread.join()
-        self._exited = True
+    def _after_exit(self) -> None:
         for item in self._queue:
             if isinstance(item, _Flush):
                 item.deferred.callback(None)
         self._queue.clear()
-        waiters, self._stop_waiters = self._stop_waiters, []
-        for d in waiters:
-            d.callback(None)
 
     def _loop(self, sock: zmq.Socket) -> None:
         poller = zmq.Poller()
