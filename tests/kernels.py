@@ -26,15 +26,26 @@ class ScriptedKernel(EchoKernel):
         super().__init__()
         self.held: Deferred[Any] | None = None
         self.queued = 0
-        self.on_queued: list[Any] = []
+        self._waiting: list[tuple[int, Deferred[int]]] = []
+
+    def received(self, count: int) -> Deferred[int]:
+        """Fires once ``count`` messages in all have arrived on shell."""
+        d: Deferred[int] = Deferred()
+        self._waiting.append((count, d))
+        self._wake()
+        return d
 
     def message_received(self, channel: str, frames: list[bytes]) -> None:
         super().message_received(channel, frames)
         if channel == "shell":
             self.queued += 1
-            waiting, self.on_queued = self.on_queued, []
-            for d in waiting:
-                d.callback(self.queued)
+            self._wake()
+
+    def _wake(self) -> None:
+        ready = [(n, d) for n, d in self._waiting if self.queued >= n]
+        self._waiting = [(n, d) for n, d in self._waiting if self.queued < n]
+        for _, d in ready:
+            d.callback(self.queued)
 
     def do_execute(self, code, silent, store_history, user_expressions, allow_stdin):
         command, _, arg = code.partition(" ")

@@ -107,15 +107,10 @@ class ErrorTests(TestCase):
         kernel = ScriptedKernel()
         client = await connect(self, await serve(self, kernel))
         hold = client.execute("hold")
-        queued = Deferred()
-        kernel.on_queued.append(queued)
-        await queued  # the kernel is serving "hold"
+        await kernel.received(1)  # the kernel is serving "hold"
         after = [client.execute("fail"), client.execute("a"), client.execute("b")]
         info = client.kernel_info()
-        while kernel.queued < 5:
-            waiting = Deferred()
-            kernel.on_queued.append(waiting)
-            await waiting
+        await kernel.received(5)
         kernel.held.callback(None)
         await hold
         failed, a, b = [(await d) for d in after]
@@ -134,15 +129,10 @@ class ErrorTests(TestCase):
         kernel = ScriptedKernel()
         client = await connect(self, await serve(self, kernel))
         hold = client.execute("hold")
-        queued = Deferred()
-        kernel.on_queued.append(queued)
-        await queued
+        await kernel.received(1)
         failed = client.execute("fail", stop_on_error=False)
         after = client.execute("a")
-        while kernel.queued < 3:
-            waiting = Deferred()
-            kernel.on_queued.append(waiting)
-            await waiting
+        await kernel.received(3)
         kernel.held.callback(None)
         await hold
         self.assertEqual((await failed).content["status"], "error")
@@ -189,9 +179,7 @@ class ControlTests(TestCase):
         kernel = ScriptedKernel()
         client = await connect(self, await serve(self, kernel))
         hold = client.execute("hold")
-        queued = Deferred()
-        kernel.on_queued.append(queued)
-        await queued
+        await kernel.received(1)
         shell_info = client.kernel_info()
         info = await client.kernel_info(channel="control")
         self.assertEqual(info["content"]["status"], "ok")
@@ -205,9 +193,7 @@ class ControlTests(TestCase):
         kernel = ScriptedKernel()
         client = await connect(self, await serve(self, kernel))
         hold = client.execute("hold")
-        queued = Deferred()
-        kernel.on_queued.append(queued)
-        await queued
+        await kernel.received(1)
         reply = await client.interrupt()
         self.assertEqual(reply["content"], {"status": "ok"})
         result = await hold
