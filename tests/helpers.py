@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import reactor
@@ -13,7 +14,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from txkernel.client import KernelClient
+from txkernel.client import CHANNELS, KernelClient
 from txkernel.connection import ConnectionInfo
 from txkernel.service import KernelService
 
@@ -35,10 +36,12 @@ async def connect(test, service: KernelService) -> KernelClient:
     return await connect_to(test, service.connection_info)
 
 
-async def connect_to(test, info: ConnectionInfo, timeout: float = 30) -> KernelClient:
-    """A txkernel client connected to the kernel ``info`` names; stopped in cleanup."""
+async def connect_to(
+    test, info: ConnectionInfo, timeout: float = 30, channels: Iterable[str] = CHANNELS
+) -> KernelClient:
+    """A txkernel client on ``channels`` of the kernel ``info`` names; stopped in cleanup."""
     client = KernelClient(info)
-    client.start()
+    client.start(channels)
     test.addCleanup(client.stop)
     await client.wait_for_ready(timeout=timeout)
     return client

@@ -9,7 +9,7 @@ from txkernel.client import KernelClient
 from txkernel.kernel import StdinNotAllowed, StdinUnreachable
 from txkernel.wire import DELIMITER, PROTOCOL_VERSION
 
-from .helpers import connect, serve, wait_for
+from .helpers import connect, connect_to, serve, wait_for
 from .kernels import ScriptedKernel
 
 
@@ -257,11 +257,8 @@ class StdinTests(TestCase):
 
 
     async def _without_stdin(self, service) -> KernelClient:
-        client = KernelClient(service.connection_info)
-        client.start(["shell", "control", "iopub", "hb"])
-        self.addCleanup(client.stop)
-        await client.wait_for_ready(timeout=10)
-        return client
+        channels = ["shell", "control", "iopub", "hb"]
+        return await connect_to(self, service.connection_info, channels=channels)
 
     async def test_input_waits_for_a_stdin_socket_that_connects_late(self) -> None:
         client = await self._without_stdin(await serve(self))

@@ -7,10 +7,9 @@ import textwrap
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from txkernel.client import KernelClient
 from txkernel.python import PythonKernel
 
-from .helpers import connect, serve, wait_for, wait_for_stream
+from .helpers import connect, connect_to, serve, wait_for, wait_for_stream
 
 
 class PythonKernelTestCase(TestCase):
@@ -314,10 +313,8 @@ class StdinTests(PythonKernelTestCase):
     async def test_input_without_a_stdin_connection_raises_a_clear_error(self) -> None:
         self.kernel = PythonKernel()
         service = await serve(self, self.kernel, stdin_patience=0.1)
-        self.client = KernelClient(service.connection_info)
-        self.client.start(["shell", "control", "iopub", "hb"])
-        self.addCleanup(self.client.stop)
-        await self.client.wait_for_ready(timeout=10)
+        channels = ["shell", "control", "iopub", "hb"]
+        self.client = await connect_to(self, service.connection_info, channels=channels)
         result = await self.execute("input('?')", on_input=lambda p, pw: "unheard")
         self.assertEqual(result.content["ename"], "StdinNotImplementedError")
         self.assertIn("not connected to stdin", result.content["evalue"])
