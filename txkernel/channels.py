@@ -138,19 +138,17 @@ class KernelSockets:
         except zmq.ZMQError as e:
             log.warn("Could not send on {channel}: {error}", channel=channel, error=e)
 
-    def send_to_peer(
-        self, channel: str, frames: Sequence[bytes], patience: float | None = None
-    ) -> Deferred[None]:
+    def send_to_peer(self, channel: str, frames: Sequence[bytes]) -> Deferred[None]:
         """Send to the peer the first frame names, waiting for it to connect.
 
         For stdin, whose ROUTER refuses messages to unknown peers.  Fires
         with None once sent; fails with :class:`PeerUnreachable` when the peer
-        has not connected within ``patience`` seconds (default:
-        ``stdin_patience``), or the socket closed.  Cancelling stops the waiting.
+        has not connected within ``stdin_patience`` seconds, or the socket
+        closed.  Cancelling stops the waiting.
         """
-        if patience is None:
-            patience = self.stdin_patience
-        return Deferred.fromCoroutine(self._send_to_peer(channel, frames, patience))
+        return Deferred.fromCoroutine(
+            self._send_to_peer(channel, frames, self.stdin_patience)
+        )
 
     async def _send_to_peer(
         self, channel: str, frames: Sequence[bytes], patience: float

@@ -178,10 +178,10 @@ class _Router:
 
     def _patch_reactor(self, reactor: Any) -> None:
         self._reactor = reactor
-        for name in _SCHEDULERS:
+        for name, at in _SCHEDULERS.items():
             original = getattr(reactor, name, None)
             if original is not None:
-                setattr(reactor, name, _cell_bound(original, 1 if name == "callLater" else 0))
+                setattr(reactor, name, _cell_bound(original, at))
 
     def _unpatch_reactor(self) -> None:
         reactor, self._reactor = self._reactor, None
@@ -234,8 +234,9 @@ _ORIGINALS: dict[str, Any] = {
 
 router = _Router()
 
-#: The reactor methods whose calls, scheduled by a cell, run as that cell's.
-_SCHEDULERS = ("callLater", "callFromThread", "callInThread")
+#: The reactor methods whose calls, scheduled by a cell, run as that cell's,
+#: with the position of the callable among their arguments.
+_SCHEDULERS = {"callLater": 1, "callFromThread": 0, "callInThread": 0}
 
 
 def _cell_bound(schedule: Callable[..., Any], at: int) -> Callable[..., Any]:
@@ -244,9 +245,7 @@ def _cell_bound(schedule: Callable[..., Any], at: int) -> Callable[..., Any]:
 
     def bound(*args: Any, **kwargs: Any) -> Any:
         cell = router.cell(explicit_only=True)
-        if cell is None:
-            return schedule(*args, **kwargs)
-        if len(args) <= at:
+        if cell is None or len(args) <= at:
             return schedule(*args, **kwargs)
         args = (*args[:at], _in_cell(cell, args[at]), *args[at + 1 :])
         return schedule(*args, **kwargs)
