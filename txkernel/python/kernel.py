@@ -237,18 +237,16 @@ class PythonKernel(Kernel):
         allow_stdin: bool,
     ) -> Deferred[dict[str, Any]]:
         cell = Cell(self, self.current_request(), silent, self.execution_count, store_history)
-        return self._executor.submit(self._run_cell, code, cell, store_history, user_expressions)
+        return self._executor.submit(self._run_cell, code, cell, user_expressions)
 
-    def _run_cell(
-        self, code: str, cell: Cell, store_history: bool, user_expressions: dict[str, str]
-    ) -> dict[str, Any]:
+    def _run_cell(self, code: str, cell: Cell, user_expressions: dict[str, str]) -> dict[str, Any]:
         token = current_cell.set(cell)
         if not cell.silent:
             router.latest = cell
         try:
-            if store_history:
+            if cell.counted:
                 self._remember(cell.count, code)
-            reply = self._run_code(code, cell, store_history)
+            reply = self._run_code(code, cell)
             if reply["status"] == "ok":
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
@@ -265,16 +263,15 @@ class PythonKernel(Kernel):
             inputs[count] = code
         self.namespace[f"_i{count}"] = code
 
-    def _run_code(self, code: str, cell: Cell, counted: bool) -> dict[str, Any]:
+    def _run_code(self, code: str, cell: Cell) -> dict[str, Any]:
         help_request = parse_help_request(code)
         if help_request is not None:
             return self._help(*help_request)
         try:
-            compiled = compile_cell(code, cell_filename(cell.count, counted))
+            compiled = compile_cell(code, cell_filename(cell.count, cell.counted))
             if compiled.is_async:
-                context = contextvars.copy_context()
-                coroutine = compiled.run_async(self.namespace)
-                call_in_reactor(self._reactor, context.run, Deferred.fromCoroutine, coroutine)
+                # The coroutine runs on the reactor, in this cell's context.
+                self.run_in_reactor(Deferred.fromCoroutine, compiled.run_async(self.namespace))
             else:
                 compiled.run(self.namespace)
         except BaseException as e:  # the user's exception, KeyboardInterrupt and SystemExit too
