@@ -14,9 +14,10 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from txkernel.client import CHANNELS, KernelClient
-from txkernel.connection import ConnectionInfo
+from txkernel import testing
+from txkernel.client import KernelClient
 from txkernel.service import KernelService
+from txkernel.testing import serve_kernel, wait_for, wait_for_stream
 
 from .kernels import ScriptedKernel
 
@@ -24,11 +25,8 @@ from .kernels import ScriptedKernel
 async def serve(test, kernel=None, **kwargs: Any) -> KernelService:
     """Start a kernel service on loopback for ``test``; stopped in cleanup."""
     kernel = kernel if kernel is not None else ScriptedKernel()
-    kwargs.setdefault("connection_file", os.path.abspath(test.mktemp()) + ".json")
-    service = KernelService(kernel, **kwargs)
-    service.startService()
-    test.addCleanup(service.stopService)
-    return service
+    served = await serve_kernel(test, kernel, client=False, **kwargs)
+    return served.service
 
 
 async def connect(test, service: KernelService) -> KernelClient:
@@ -36,52 +34,7 @@ async def connect(test, service: KernelService) -> KernelClient:
     return await connect_to(test, service.connection_info)
 
 
-async def connect_to(
-    test, info: ConnectionInfo, timeout: float = 30, channels: Iterable[str] = CHANNELS
-) -> KernelClient:
-    """A txkernel client on ``channels`` of the kernel ``info`` names; stopped in cleanup."""
-    client = KernelClient(info)
-    client.start(channels)
-    test.addCleanup(client.stop)
-    await client.wait_for_ready(timeout=timeout)
-    return client
-
-
-def wait_for(client: KernelClient, predicate, count: int = 1) -> Deferred[list[dict]]:
-    """Fires with the first ``count`` IOPub messages that match ``predicate``."""
-    d: Deferred[list[dict]] = Deferred()
-    found: list[dict] = []
-
-    def watch(msg: dict) -> None:
-        if d.called or not predicate(msg):
-            return
-        found.append(msg)
-        if len(found) >= count:
-            unwatch()
-            d.callback(found)
-
-    unwatch = client.watch_iopub(watch)
-    return d
-
-
-def wait_for_stream(client: KernelClient, text: str) -> Deferred[list[dict]]:
-    """Fires with the stream messages whose joined text first ends with ``text``.
-
-    Output is batched, so one ``print`` may arrive as one message or several.
-    """
-    d: Deferred[list[dict]] = Deferred()
-    found: list[dict] = []
-
-    def watch(msg: dict) -> None:
-        if d.called or msg["msg_type"] != "stream":
-            return
-        found.append(msg)
-        if "".join(m["content"]["text"] for m in found).endswith(text):
-            unwatch()
-            d.callback(found)
-
-    unwatch = client.watch_iopub(watch)
-    return d
+connect_to = testing.connect
 
 
 class OtherThread:

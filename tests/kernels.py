@@ -10,12 +10,15 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
 from txkernel.echo import EchoKernel
+from txkernel.interpreter import Execution
+from txkernel.kernel import Kernel
 
 
 class ScriptedKernel(EchoKernel):
     """An echo kernel with a few commands the tests need.
 
-    - ``hold``: the reply waits until the test fires ``kernel.held``;
+    - ``hold``: the reply waits until the test fires ``kernel.held``
+      (``kernel.holding`` fires when a hold starts);
     - ``fail``: the handler raises ``ValueError("boom")``;
     - ``flood N``: publishes N numbered stdout lines;
     - ``gil SECONDS``: a thread holds the GIL in C for that long; the reply
@@ -25,30 +28,9 @@ class ScriptedKernel(EchoKernel):
     def __init__(self) -> None:
         super().__init__()
         self.held: Deferred[Any] | None = None
-        self.queued = 0
-        self._waiting: list[tuple[int, Deferred[int]]] = []
 
-    def received(self, count: int) -> Deferred[int]:
-        """Fires once ``count`` messages in all have arrived on shell."""
-        d: Deferred[int] = Deferred()
-        self._waiting.append((count, d))
-        self._wake()
-        return d
-
-    def message_received(self, channel: str, frames: list[bytes]) -> None:
-        super().message_received(channel, frames)
-        if channel == "shell":
-            self.queued += 1
-            self._wake()
-
-    def _wake(self) -> None:
-        ready = [(n, d) for n, d in self._waiting if self.queued >= n]
-        self._waiting = [(n, d) for n, d in self._waiting if self.queued < n]
-        for _, d in ready:
-            d.callback(self.queued)
-
-    def do_execute(self, code, silent, store_history, user_expressions, allow_stdin):
-        command, _, arg = code.partition(" ")
+    def execute(self, execution: Execution) -> Any:
+        command, _, arg = execution.code.partition(" ")
         if command == "hold":
             self.held = Deferred()
             return self.held.addCallback(lambda _: {"status": "ok"})
@@ -56,13 +38,43 @@ class ScriptedKernel(EchoKernel):
             raise ValueError("boom")
         if command == "flood":
             for i in range(int(arg)):
-                self.send_stream("stdout", f"{i}\n")
+                self.host.send_stream("stdout", f"{i}\n", execution.request)
             return {"status": "ok"}
         if command == "gil":
             return hold_gil(float(arg))
-        return super().do_execute(
-            code, silent, store_history, user_expressions, allow_stdin
+        return super().execute(execution)
+
+
+class LegacyEchoKernel(Kernel):
+    """A kernel written against the 0.1 ``Kernel`` base class (``do_*`` methods)."""
+
+    implementation = "legacy-echo"
+
+    def do_execute(self, code, silent, store_history, user_expressions, allow_stdin):
+        if code.startswith("input:"):
+            d = self.request_input(code[len("input:") :].strip())
+            return d.addCallback(lambda value: self._echo(value))
+        if code == "hold":
+            self.held = Deferred()
+            return self.held.addCallback(lambda _: {"status": "ok"})
+        return self._echo(code)
+
+    def _echo(self, text: str) -> dict:
+        self.send_stream("stdout", text)
+        self.publish(
+            "execute_result",
+            {"execution_count": self.execution_count, "data": {"text/plain": text}, "metadata": {}},
         )
+        return {"status": "ok"}
+
+    def do_complete(self, code, cursor_pos):
+        return {
+            "status": "ok",
+            "matches": [code + "!"],
+            "cursor_start": 0,
+            "cursor_end": cursor_pos,
+            "metadata": {},
+        }
 
 
 def hold_gil(seconds: float) -> Deferred[dict]:

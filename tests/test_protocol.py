@@ -6,22 +6,24 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.trial.unittest import TestCase
 
 from txkernel.client import KernelClient
-from txkernel.kernel import StdinNotAllowed, StdinUnreachable
+from txkernel.stdin import StdinNotAllowed, StdinUnreachable
+from txkernel.testing import connect, expect_logged, serve_kernel, states, wait_for
 from txkernel.wire import DELIMITER, PROTOCOL_VERSION
 
-from .helpers import connect, connect_to, serve, wait_for
 from .kernels import ScriptedKernel
 
 
-def states(result) -> list[str]:
-    return [m["content"]["execution_state"] for m in result.of_type("status")]
+async def client_of(test, kernel=None, **service_args) -> KernelClient:
+    """A ready client of ``kernel`` (default: a ScriptedKernel) served for ``test``."""
+    served = await serve_kernel(test, kernel or ScriptedKernel(), **service_args)
+    return served.client
 
 
 class StatusTests(TestCase):
     async def test_busy_comes_first_and_idle_last_with_the_request_as_parent(
         self,
     ) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         result = await client.execute("hello")
         types = [m["msg_type"] for m in result.outputs]
         self.assertEqual(
@@ -35,7 +37,7 @@ class StatusTests(TestCase):
         self.assertEqual(result.stream_text(), "hello")
 
     async def test_every_shell_request_type_is_wrapped_in_busy_and_idle(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         for msg_type in (
             "kernel_info_request",
             "complete_request",
@@ -50,7 +52,7 @@ class StatusTests(TestCase):
             )
 
     async def test_kernel_info_declares_one_protocol_version(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         shell = await client.kernel_info()
         control = await client.kernel_info(channel="control")
         for reply in (shell, control):
@@ -60,7 +62,7 @@ class StatusTests(TestCase):
             self.assertEqual(reply["content"]["language_info"]["name"], "echo")
 
     async def test_reply_dates_are_utc(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         seen = []
         client.watch_iopub(seen.append)
         await client.kernel_info()
@@ -70,7 +72,7 @@ class StatusTests(TestCase):
 
 class ExecutionCountTests(TestCase):
     async def test_counter_rules_for_silent_and_store_history(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         first = await client.execute("a")
         self.assertEqual(first.content["execution_count"], 1)
         self.assertEqual(
@@ -90,7 +92,7 @@ class ErrorTests(TestCase):
     async def test_a_handler_that_raises_gets_an_error_reply_and_an_error_message(
         self,
     ) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         result = await client.execute("fail")
         self.flushLoggedErrors(ValueError)
         self.assertEqual(result.content["status"], "error")
@@ -105,12 +107,14 @@ class ErrorTests(TestCase):
         self,
     ) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         hold = client.execute("hold")
-        await kernel.received(1)  # the kernel is serving "hold"
+        await served.received(1, "execute_request")  # the kernel is serving "hold"
         after = [client.execute("fail"), client.execute("a"), client.execute("b")]
         info = client.kernel_info()
-        await kernel.received(5)
+        await served.received(4, "execute_request")
+        await served.received(1, "kernel_info_request")
         kernel.held.callback(None)
         await hold
         failed, a, b = [(await d) for d in after]
@@ -127,12 +131,13 @@ class ErrorTests(TestCase):
 
     async def test_stop_on_error_false_lets_queued_requests_run(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         hold = client.execute("hold")
-        await kernel.received(1)
+        await served.received(1, "execute_request")
         failed = client.execute("fail", stop_on_error=False)
         after = client.execute("a")
-        await kernel.received(3)
+        await served.received(3, "execute_request")
         kernel.held.callback(None)
         await hold
         self.assertEqual((await failed).content["status"], "error")
@@ -142,9 +147,9 @@ class ErrorTests(TestCase):
 
 class RoutingTests(TestCase):
     async def test_replies_reach_the_client_that_asked(self) -> None:
-        service = await serve(self)
-        one = await connect(self, service)
-        two = await connect(self, service)
+        served = await serve_kernel(self, ScriptedKernel())
+        one = served.client
+        two = await connect(self, served.connection_info)
         r1, r2 = await DeferredList(
             [one.execute("from one"), two.execute("from two")], fireOnOneErrback=True
         )
@@ -154,9 +159,8 @@ class RoutingTests(TestCase):
         self.assertEqual(r2[1].reply["parent_header"]["session"], two.wire.session_id)
 
     async def test_a_fresh_subscriber_is_welcomed(self) -> None:
-        service = await serve(self)
-        await connect(self, service)
-        late = KernelClient(service.connection_info)
+        served = await serve_kernel(self, ScriptedKernel())
+        late = KernelClient(served.connection_info)
         welcomed = wait_for(late, lambda m: m["msg_type"] == "iopub_welcome")
         late.start()
         self.addCleanup(late.stop)
@@ -165,7 +169,7 @@ class RoutingTests(TestCase):
         self.assertEqual(welcome["parent_header"], {})
 
     async def test_unknown_message_types_are_ignored(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         client.send("shell", "no_such_request", {})
         client.send("control", "no_such_request", {})
         result = await client.execute("still here")
@@ -177,9 +181,10 @@ class ControlTests(TestCase):
 
     async def test_control_answers_while_a_shell_request_is_pending(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         hold = client.execute("hold")
-        await kernel.received(1)
+        await served.received(1, "execute_request")
         shell_info = client.kernel_info()
         info = await client.kernel_info(channel="control")
         self.assertEqual(info["content"]["status"], "ok")
@@ -191,19 +196,20 @@ class ControlTests(TestCase):
 
     async def test_interrupt_request_cancels_the_running_execution(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         hold = client.execute("hold")
-        await kernel.received(1)
+        await served.received(1, "execute_request")
         reply = await client.interrupt()
         self.assertEqual(reply["content"], {"status": "ok"})
         result = await hold
         self.assertEqual(result.content["status"], "error")
-        self.assertEqual(result.content["ename"], "KeyboardInterrupt")
+        self.assertEqual(result.content["ename"], "Interrupted")
         self.flushLoggedErrors()
 
     async def test_shutdown_loses_no_queued_iopub_message(self) -> None:
-        service = await serve(self)
-        client = await connect(self, service)
+        served = await serve_kernel(self, ScriptedKernel())
+        service, client = served.service, served.client
         lines = wait_for(client, lambda m: m["msg_type"] == "stream", count=3000)
         # The reply (on shell) overtakes the 3000 stream messages (on IOPub):
         # most of them are still queued in the kernel when shutdown arrives.
@@ -222,7 +228,7 @@ class ControlTests(TestCase):
 
 class StdinTests(TestCase):
     async def test_input_request_fires_with_the_frontends_answer(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         prompts = []
 
         def answer(prompt: str, password: bool) -> str:
@@ -235,7 +241,8 @@ class StdinTests(TestCase):
 
     async def test_input_fails_at_once_without_allow_stdin(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         result = await client.execute("input: nobody will answer", allow_stdin=False)
         self.assertEqual(result.content["status"], "error")
         self.assertEqual(result.content["ename"], StdinNotAllowed.__name__)
@@ -243,7 +250,8 @@ class StdinTests(TestCase):
 
     async def test_interrupt_ends_a_pending_input(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         asked = Deferred()
         result = client.execute(
             "input: wait", on_input=lambda p, pw: (asked.callback(p), Deferred())[1]
@@ -251,17 +259,18 @@ class StdinTests(TestCase):
         await asked
         await client.interrupt()
         result = await result
-        self.assertEqual(result.content["ename"], "KeyboardInterrupt")
+        self.assertEqual(result.content["ename"], "Interrupted")
         later = await client.execute("input: again", on_input=lambda p, pw: "yes")
         self.assertEqual(later.stream_text(), "yes")
 
 
     async def _without_stdin(self, service) -> KernelClient:
         channels = ["shell", "control", "iopub", "hb"]
-        return await connect_to(self, service.connection_info, channels=channels)
+        return await connect(self, service.connection_info, channels=channels)
 
     async def test_input_waits_for_a_stdin_socket_that_connects_late(self) -> None:
-        client = await self._without_stdin(await serve(self))
+        served = await serve_kernel(self, ScriptedKernel(), client=False)
+        client = await self._without_stdin(served.service)
         started = wait_for(client, lambda m: m["msg_type"] == "execute_input")
         result = client.execute("input: late?", on_input=lambda p, pw: "in time")
         await started
@@ -269,8 +278,8 @@ class StdinTests(TestCase):
         self.assertEqual((await result).stream_text(), "in time")
 
     async def test_input_fails_clearly_when_the_frontend_has_no_stdin(self) -> None:
-        service = await serve(self, ScriptedKernel(), stdin_patience=0.1)
-        client = await self._without_stdin(service)
+        served = await serve_kernel(self, ScriptedKernel(), client=False, stdin_patience=0.1)
+        client = await self._without_stdin(served.service)
         result = await client.execute("input: anyone?", on_input=lambda p, pw: "never")
         self.assertEqual(result.content["ename"], StdinUnreachable.__name__)
         self.assertIn("not connected to stdin", result.content["evalue"])
@@ -293,7 +302,7 @@ class CommTests(TestCase):
             )
 
         kernel.comms.register_target("test.echo", target)
-        client = await connect(self, await serve(self, kernel))
+        client = await client_of(self, kernel)
         opened = client.send(
             "shell",
             "comm_open",
@@ -309,7 +318,7 @@ class CommTests(TestCase):
         self.assertTrue(opened)
 
     async def test_a_comm_to_an_unknown_target_is_closed(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         closed = wait_for(client, lambda m: m["msg_type"] == "comm_close")
         client.send(
             "shell", "comm_open", {"comm_id": "c2", "target_name": "nobody", "data": {}}
@@ -319,7 +328,8 @@ class CommTests(TestCase):
 
     async def test_kernel_opens_a_comm(self) -> None:
         kernel = ScriptedKernel()
-        client = await connect(self, await serve(self, kernel))
+        served = await serve_kernel(self, kernel)
+        client = served.client
         opened = wait_for(client, lambda m: m["msg_type"] == "comm_open")
         comm = kernel.comms.open("test.kernel-side", {"hello": 1})
         [msg] = await opened
@@ -338,7 +348,7 @@ class BadInputTests(TestCase):
     async def test_bad_signature_and_garbage_are_dropped_and_the_kernel_keeps_serving(
         self,
     ) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         shell = client._sockets["shell"]
         msg = client.wire.new_message("execute_request", {"code": "evil"})
         frames = client.wire.serialize(msg)
@@ -351,7 +361,7 @@ class BadInputTests(TestCase):
         self.assertEqual(result.content["execution_count"], 1)
 
     async def test_a_replayed_message_is_dropped(self) -> None:
-        client = await connect(self, await serve(self))
+        client = await client_of(self)
         seen = []
         client.watch_iopub(
             lambda m: seen.append(m) if m["msg_type"] == "stream" else None
@@ -366,11 +376,11 @@ class BadInputTests(TestCase):
 
 class ManyKernelsTests(TestCase):
     async def test_several_kernels_serve_in_one_process(self) -> None:
-        services = [await serve(self) for _ in range(3)]
-        clients = [await connect(self, s) for s in services]
+        served = [await serve_kernel(self, ScriptedKernel()) for _ in range(3)]
+        clients = [s.client for s in served]
         results = [await c.execute(f"kernel {i}") for i, c in enumerate(clients)]
         self.assertEqual(
             [r.stream_text() for r in results], ["kernel 0", "kernel 1", "kernel 2"]
         )
-        ports = {s.connection_info.shell_port for s in services}
+        ports = {s.connection_info.shell_port for s in served}
         self.assertEqual(len(ports), 3)

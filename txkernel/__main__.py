@@ -61,9 +61,8 @@ def serve(args: argparse.Namespace) -> int:
     from twisted.python import usage
 
     from .connection import ConnectionFileError, read_connection_file
+    from .interpreter import MAIN
     from .parent import ParentWatcher, launched_by_jupyter
-    from .python import PythonKernel
-    from .python.executor import MainThreadExecutor
     from .service import KernelService
     from .tap import load_kernel_class
 
@@ -81,14 +80,11 @@ def serve(args: argparse.Namespace) -> int:
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
-    executor = MainThreadExecutor(reactor)
-    uses_executor = issubclass(kernel_class, PythonKernel)
-    kernel: Any = kernel_class(executor=executor) if uses_executor else kernel_class()
+    # The process is the kernel's: an interpreter that can run its code on
+    # the main thread does so (the reactor gets a thread of its own).
+    on_main = MAIN in kernel_class.placements
+    kernel: Any = kernel_class(placement=MAIN) if on_main else kernel_class()
     finished = threading.Event()
-
-    def on_shutdown(restart: bool) -> None:
-        executor.stop()
-        finished.set()
 
     service = KernelService(
         kernel,
@@ -96,20 +92,23 @@ def serve(args: argparse.Namespace) -> int:
         connection_info=info,
         ip=args.ip,
         transport=args.transport,
-        on_shutdown=on_shutdown,
+        on_shutdown=lambda restart: finished.set(),
     )
     try:
         service.startService()
     except ConnectionFileError as e:
         return _fail(str(e))
 
+    def end() -> None:
+        """Stop serving as a shutdown_request would (reactor thread)."""
+        service.stopService()
+        finished.set()
+
     # SIGTERM ends the kernel as a shutdown_request would: the connection
     # file it wrote is removed and IOPub is flushed.
-    signal.signal(
-        signal.SIGTERM, lambda signum, frame: reactor.callFromThread(on_shutdown, False)
-    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: reactor.callFromThread(end))
     if launched_by_jupyter():
-        ParentWatcher(lambda: on_shutdown(False), reactor).start()
+        ParentWatcher(end, reactor).start()
     reactor_thread = threading.Thread(
         target=reactor.run,
         kwargs={"installSignalHandlers": False},
@@ -118,10 +117,10 @@ def serve(args: argparse.Namespace) -> int:
     )
     reactor_thread.start()
     try:
-        if uses_executor:
-            executor.run()
+        if on_main:
+            kernel.run_main()  # until the kernel stops
         else:
-            _wait_interruptibly(finished, lambda: reactor.callFromThread(kernel.interrupt))
+            _wait_interruptibly(finished, lambda: reactor.callFromThread(service.core.interrupt))
     finally:
         _stop_reactor(reactor, service, reactor_thread)
     return 0

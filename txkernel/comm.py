@@ -3,7 +3,8 @@
 A comm is a two-way channel between an object in the kernel and one in the
 frontend, named by a ``comm_id`` and opened against a ``target_name``.
 The frontend's ``comm_open``/``comm_msg``/``comm_close`` arrive on shell and
-are dispatched here on the reactor thread; the kernel's own messages go out
+are delivered here on the thread the interpreter chooses (the reactor thread
+by default, the Python kernel's execution thread); the kernel's own messages go out
 on IOPub.  :meth:`Comm.send` and :meth:`Comm.close` may be called from any
 thread.
 """
@@ -12,17 +13,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from twisted.logger import Logger
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
 
 log = Logger()
 
 Message = dict[str, Any]
 MessageHandler = Callable[[Message], object]
+
+
+class Publish(Protocol):
+    """Sends one IOPub message (the kernel's ``publish``)."""
+
+    def __call__(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        metadata: dict[str, Any] | None = ...,
+        buffers: Sequence[bytes] | None = ...,
+    ) -> None: ...
 
 
 class Comm:
@@ -92,8 +103,8 @@ class CommManager:
     opens a comm with that ``target_name``.
     """
 
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
+    def __init__(self, publish: Publish) -> None:
+        self._publish = publish
         self.comms: dict[str, Comm] = {}
         self.targets: dict[str, Callable[[Comm, Message], object]] = {}
 
@@ -127,9 +138,14 @@ class CommManager:
         return comm
 
     def publish(
-        self, msg_type: str, content: dict[str, Any], metadata=None, buffers=None
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[bytes] | None = None,
     ) -> None:
-        self._kernel.publish(msg_type, content, metadata=metadata, buffers=buffers)
+        """Send a comm message on IOPub (any thread)."""
+        self._publish(msg_type, content, metadata=metadata, buffers=buffers)
 
     def forget(self, comm_id: str) -> None:
         self.comms.pop(comm_id, None)

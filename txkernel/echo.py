@@ -1,52 +1,49 @@
 """An example kernel: every cell is echoed back.
 
-The smallest complete kernel on the protocol core, and the one the transport
-tests serve.  ``input: PROMPT`` asks the frontend for a line and echoes it.
-Runs on the reactor thread.
+The smallest complete interpreter on the protocol core, and the one the
+transport tests serve.  ``input: PROMPT`` asks the frontend for a line and
+echoes it.  Runs on the reactor thread.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from . import __version__
+from .interpreter import BaseInterpreter, Execution, Reply
 
-from .kernel import Kernel
 
-
-class EchoKernel(Kernel):
+class EchoKernel(BaseInterpreter):
     """Echoes each cell as ``stdout`` and as the cell's result."""
 
     implementation = "txkernel-echo"
+    implementation_version = __version__
     language_info = {"name": "echo", "mimetype": "text/plain", "file_extension": ".txt"}
     banner = "txkernel echo kernel: every cell is printed back."
 
-    def do_execute(
-        self,
-        code: str,
-        silent: bool,
-        store_history: bool,
-        user_expressions: dict[str, str],
-        allow_stdin: bool,
-    ) -> dict[str, Any] | Deferred[dict[str, Any]]:
+    def execute(self, execution: Execution) -> Reply:
+        code = execution.code
         if code.startswith("input:"):
-            d = self.request_input(code[len("input:") :].strip())
-            d.addCallback(lambda value: self._echo(value, silent))
+            d = self.host.request_input(
+                code[len("input:") :].strip(), request=execution.request
+            )
+            d.addCallback(lambda value: self._echo(value, execution))
             return d
-        return self._echo(code, silent)
+        return self._echo(code, execution)
 
-    def _echo(self, text: str, silent: bool) -> dict[str, Any]:
-        if not silent:
-            self.send_stream("stdout", text)
-            self.publish(
+    def _echo(self, text: str, execution: Execution) -> dict[str, Any]:
+        if not execution.silent:
+            self.host.send_stream("stdout", text, execution.request)
+            self.host.publish(
                 "execute_result",
                 {
-                    "execution_count": self.execution_count,
+                    "execution_count": execution.execution_count,
                     "data": {"text/plain": text},
                     "metadata": {},
                 },
+                execution.request,
             )
         return {"status": "ok"}
 
-    def do_is_complete(self, code: str) -> dict[str, Any]:
+    def is_complete(self, code: str) -> dict[str, Any]:
         return {"status": "complete"}

@@ -28,14 +28,16 @@ from .connection import (
     read_connection_file,
     write_connection_file,
 )
-from .kernel import Kernel
+from .core import KernelCore
+from .interpreter import Interpreter
 from .wire import Wire
 
 log = Logger()
 
 
 class KernelService(Service):
-    """Serves ``kernel`` on ZeroMQ sockets.
+    """Serves ``kernel`` (an interpreter, see :mod:`txkernel.interpreter`) on
+    ZeroMQ sockets, through a :class:`~txkernel.core.KernelCore` (``core``).
 
     With ``connection_file`` naming an existing file, bind what it says
     (this is how Jupyter launches kernels).  Otherwise bind free ports on
@@ -56,7 +58,7 @@ class KernelService(Service):
 
     def __init__(
         self,
-        kernel: Kernel,
+        kernel: Interpreter,
         connection_file: str | None = None,
         connection_info: ConnectionInfo | None = None,
         ip: str = "127.0.0.1",
@@ -67,6 +69,7 @@ class KernelService(Service):
         stdin_patience: float = 2.0,
     ) -> None:
         self.kernel = kernel
+        self.core = KernelCore(kernel)
         self.connection_file = connection_file
         self.connection_info = connection_info
         self._ip = ip
@@ -105,8 +108,8 @@ class KernelService(Service):
         sockets = KernelSockets(
             self._reactor,
             info,
-            self.kernel.message_received,
-            self.kernel.subscribed,
+            self.core.message_received,
+            self.core.subscribed,
             iopub_hwm=self._iopub_hwm,
             stdin_patience=self._stdin_patience,
         )
@@ -126,7 +129,7 @@ class KernelService(Service):
         """Bind (if :meth:`privilegedStartService` did not) and start serving."""
         self.privilegedStartService()
         wire = Wire(self.connection_info.key, self.connection_info.signature_scheme)
-        self.kernel.attach(wire, self._sockets, self._shutdown_requested)
+        self.core.attach(wire, self._sockets, self._shutdown_requested)
         Service.startService(self)
         log.info(
             "Kernel {name} serving; to connect: jupyter console --existing {file}",
@@ -143,7 +146,7 @@ class KernelService(Service):
 
     def _stop(self) -> Deferred[None]:
         sockets, self._sockets = self._sockets, None
-        detached = maybeDeferred(self.kernel.detach)
+        detached = maybeDeferred(self.core.detach)
         if self._owns_file and self.connection_file:
             try:
                 os.unlink(self.connection_file)

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from .connection import ConnectionFileError, read_connection_file
-from .kernel import Kernel
+from .interpreter import BaseInterpreter
 from .service import KernelService
 
 log = Logger()
@@ -23,8 +23,10 @@ log = Logger()
 DEFAULT_KERNEL = "txkernel.python:PythonKernel"
 
 
-def load_kernel_class(spec: str) -> type[Kernel]:
-    """The kernel class named by ``package.module:Class``; UsageError when it is not one."""
+def load_kernel_class(spec: str) -> type[BaseInterpreter]:
+    """The interpreter class named by ``package.module:Class`` (a
+    :class:`~txkernel.interpreter.BaseInterpreter`, or a 0.1 ``Kernel``);
+    UsageError when it is not one."""
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
         raise usage.UsageError(f"--kernel {spec!r}: expected package.module:Class")
@@ -35,9 +37,9 @@ def load_kernel_class(spec: str) -> type[Kernel]:
             f"--kernel {spec!r}: cannot import {module_name} ({e})"
         ) from None
     cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
+    if not (isinstance(cls, type) and issubclass(cls, BaseInterpreter)):
         raise usage.UsageError(
-            f"--kernel {spec!r}: {class_name} is not a txkernel Kernel class"
+            f"--kernel {spec!r}: {class_name} is not a txkernel interpreter class"
         )
     return cls
 
@@ -93,10 +95,10 @@ class TwistdKernelService(KernelService):
         previous = signal.getsignal(signal.SIGINT)
 
         def on_sigint(signum: int, frame: Any) -> None:
-            if self.running and self.kernel.executing:
+            if self.running and self.core.executing:
                 from twisted.internet import reactor
 
-                reactor.callFromThread(self.kernel.interrupt)
+                reactor.callFromThread(self.core.interrupt)
             elif callable(previous):
                 previous(signum, frame)
             else:

@@ -24,7 +24,7 @@ from typing import Any
 from jupyter_client.session import Session
 
 DELIMITER = b"<IDS|MSG>"
-PROTOCOL_VERSION = "5.4"
+PROTOCOL_VERSION = "5.5"
 
 Message = dict[str, Any]
 

@@ -12,27 +12,23 @@ from __future__ import annotations
 import builtins
 import contextvars
 import platform
+from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 
 import twisted
 
 from .. import __version__
-from ..kernel import (
-    InputInterrupted,
-    Kernel,
-    Request,
-    StdinNotAllowed,
-    StdinUnreachable,
-)
-from ..wire import Wire
+from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
+from ..request import Request
+from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
 from .completion import complete
 from .display import DisplayPublisher, format_object
-from .executor import ThreadExecutor, call_in_reactor
+from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
 from .history import History
 from .inspection import help_text, inspect, parse_help_request
 from .output import Cell, OutputBuffer, current_cell, router
@@ -65,14 +61,19 @@ class StdinNotImplementedError(RuntimeError):
     """``input()`` was called but the frontend does not accept input requests."""
 
 
-class PythonKernel(Kernel):
+class PythonKernel(BaseInterpreter):
     """Runs Python cells in one namespace (an application may pass its own).
 
-    ``executor`` decides where cells run; by default a dedicated worker
-    thread.  ``python -m txkernel`` passes a main-thread executor.
+    ``placement`` says where cells run: ``WORKER`` (the default) on a
+    dedicated worker thread, so the reactor keeps the main thread (twistd,
+    embedding); ``MAIN`` on the main thread, which :meth:`run_main` serves
+    while the reactor runs on another (``python -m txkernel``).  Each
+    subshell gets a worker thread of its own.
     """
 
     implementation = "txkernel"
+    implementation_version = __version__
+    placements = (WORKER, MAIN)
     language_info = {
         "name": "python",
         "version": platform.python_version(),
@@ -92,43 +93,70 @@ class PythonKernel(Kernel):
         {"text": "Twisted", "url": "https://docs.twisted.org/"},
     ]
 
-    def __init__(self, namespace: dict[str, Any] | None = None, executor: Any = None) -> None:
+    def __init__(self, namespace: dict[str, Any] | None = None, placement: str = WORKER) -> None:
         super().__init__()
+        if placement not in self.placements:
+            raise ValueError(f"placement {placement!r}: use one of {self.placements}")
+        self.placement = placement
         self.namespace: dict[str, Any] = namespace if namespace is not None else {}
-        self.history = History()
+        self.history_store = History()
         self.output: OutputBuffer | None = None
-        self.display_publisher = DisplayPublisher(lambda msg_type, content: self.publish(msg_type, content))
-        self._executor = executor
-        self._owns_executor = executor is None
+        self.display_publisher = DisplayPublisher(lambda msg_type, content: self.host.publish(msg_type, content))
+        #: The execution thread of the parent shell (None) and of each subshell.
+        self._executors: dict[str | None, Any] = {}
         self._reactor: Any = None
 
     # -- life cycle (reactor thread) --
 
-    def attach(self, wire: Wire, transport: Any, on_shutdown: Any = None) -> None:
+    def start(self, host: Host) -> None:
         from twisted.internet import reactor
 
+        super().start(host)
         self._reactor = reactor
         self.output = OutputBuffer(self._publish_stream, reactor)
-        if self._executor is None or self._owns_executor:
-            self._executor = ThreadExecutor(reactor)
-            self._owns_executor = True
-        self._executor.start()
+        if self.placement == MAIN:
+            self._executors[None] = MainThreadExecutor(reactor)
+        else:
+            self._executors[None] = ThreadExecutor(reactor)
+        self._executors[None].start()
         self._fill_namespace()
         router.install(self, reactor)
-        super().attach(wire, transport, on_shutdown)
 
-    def detach(self) -> Deferred[None]:
-        """Stop serving; fires once the execution thread is done (or after 5 s)."""
+    def run_main(self) -> None:
+        """Serve the parent shell's cells on this (the main) thread until stopped.
+
+        Only with ``placement=MAIN``, after the kernel has started.
+        """
+        self._executors[None].run()
+
+    def stop(self) -> Deferred[None]:
+        """Stop serving; fires once every execution thread is done (or after 5 s)."""
         if self.output is not None:
             self.output.close()
         router.uninstall(self)
-        super().detach()
-        stopped = self._executor.stop() if self._executor is not None else Deferred()
-        if self._executor is None:
-            stopped.callback(None)
+        executors, self._executors = self._executors, {}
+        stopped = DeferredList([e.stop() for e in executors.values()], consumeErrors=True)
         stopped.addTimeout(5, self._reactor)
-        stopped.addErrback(lambda f: log.warn("A cell was still running at shutdown: {f}", f=f.value))
+        stopped.addCallbacks(
+            lambda _: None,
+            lambda f: log.warn("A cell was still running at shutdown: {f}", f=f.value),
+        )
         return stopped
+
+    def subshell_created(self, subshell_id: str) -> None:
+        executor = ThreadExecutor(self._reactor, name=f"txkernel-subshell-{subshell_id[:8]}")
+        self._executors[subshell_id] = executor
+        executor.start()
+
+    def subshell_deleted(self, subshell_id: str) -> Deferred[None] | None:
+        executor = self._executors.pop(subshell_id, None)
+        return executor.stop() if executor is not None else None
+
+    def _executor(self, request: Request) -> Any:
+        executor = self._executors.get(request.subshell_id)
+        if executor is None:
+            raise RuntimeError("the kernel is not serving this shell")
+        return executor
 
     def _fill_namespace(self) -> None:
         ns = self.namespace
@@ -152,23 +180,22 @@ class PythonKernel(Kernel):
 
     @property
     def executing(self) -> bool:
-        """Whether a cell is running now."""
-        return self._executor is not None and self._executor.busy
+        """Whether a cell is running now (in any shell)."""
+        return any(e.busy for e in self._executors.values())
 
     def output_request(self) -> Request | None:
         cell = router.cell()
         if cell is not None and cell.kernel is self:
             return cell.request
-        return super().output_request()
+        return None
 
-    def publish(self, msg_type: str, content: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    def before_publish(self, msg_type: str) -> None:
         # Stream text written before this message goes out before it.
         if msg_type != "stream" and self.output is not None:
             self.output.flush()
-        super().publish(msg_type, content, *args, **kwargs)
 
     def _publish_stream(self, name: str, text: str, request: Request | None) -> None:
-        Kernel.publish(self, "stream", {"name": name, "text": text}, parent=request)
+        self.host.publish("stream", {"name": name, "text": text}, parent=request)
 
     def display_result(self, value: Any, cell: Cell) -> None:
         """The displayhook: keep ``value`` as ``_`` and show it as the cell's result."""
@@ -187,8 +214,8 @@ class PythonKernel(Kernel):
             out = ns.get("Out")
             if isinstance(out, dict):
                 out[cell.count] = value
-            self.history.set_output(cell.count, data.get("text/plain"))
-        self.publish(
+            self.history_store.set_output(cell.count, data.get("text/plain"))
+        self.host.publish(
             "execute_result",
             {"execution_count": cell.count, "data": data, "metadata": metadata},
             parent=cell.request,
@@ -204,6 +231,12 @@ class PythonKernel(Kernel):
         context = contextvars.copy_context()
         return call_in_reactor(self._reactor, context.run, f, *args, **kwargs)
 
+    def request_input(
+        self, prompt: str = "", password: bool = False, request: Request | None = None
+    ) -> Deferred[str]:
+        """Ask the frontend for input (reactor thread; ``await`` it in an async cell)."""
+        return self.host.request_input(prompt, password, request)
+
     def ask(self, prompt: str, password: bool, cell: Cell) -> str:
         """``input()``/``getpass()`` for ``cell``: ask its frontend and wait."""
         from twisted.python.threadable import isInIOThread
@@ -216,7 +249,7 @@ class PythonKernel(Kernel):
         if self.output is not None:
             self.output.flush()
         try:
-            return call_in_reactor(self._reactor, self.request_input, prompt, password, cell.request)
+            return call_in_reactor(self._reactor, self.host.request_input, prompt, password, cell.request)
         except InputInterrupted:
             raise KeyboardInterrupt from None
         except StdinUnreachable as e:
@@ -226,18 +259,18 @@ class PythonKernel(Kernel):
                 "input() is not supported by this frontend (allow_stdin is false)"
             ) from None
 
-    # -- handlers --
+    # -- requests --
 
-    def do_execute(
-        self,
-        code: str,
-        silent: bool,
-        store_history: bool,
-        user_expressions: dict[str, str],
-        allow_stdin: bool,
-    ) -> Deferred[dict[str, Any]]:
-        cell = Cell(self, self.current_request(), silent, self.execution_count, store_history)
-        return self._executor.submit(self._run_cell, code, cell, user_expressions)
+    def execute(self, execution: Execution) -> Deferred[dict[str, Any]]:
+        cell = Cell(
+            self,
+            execution.request,
+            execution.silent,
+            execution.execution_count,
+            execution.counted,
+        )
+        executor = self._executor(execution.request)
+        return executor.submit(self._run_cell, execution.code, cell, execution.user_expressions)
 
     def _run_cell(self, code: str, cell: Cell, user_expressions: dict[str, str]) -> dict[str, Any]:
         token = current_cell.set(cell)
@@ -256,7 +289,7 @@ class PythonKernel(Kernel):
             current_cell.reset(token)
 
     def _remember(self, count: int, code: str) -> None:
-        self.history.store(count, code)
+        self.history_store.store(count, code)
         inputs = self.namespace.get("In")
         if isinstance(inputs, list):
             inputs.extend([""] * (count + 1 - len(inputs)))
@@ -297,42 +330,42 @@ class PythonKernel(Kernel):
                 results[name] = error_reply(e)
         return results
 
-    def do_interrupt(self) -> None:
-        if self._executor is not None:
-            self._executor.interrupt()
+    def interrupt(self) -> None:
+        """Interrupt the cell running in every shell."""
+        for executor in list(self._executors.values()):
+            executor.interrupt()
 
-    def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+    def interrupted(self) -> dict[str, Any]:
+        return {
+            "ename": "KeyboardInterrupt",
+            "evalue": "",
+            "traceback": ["KeyboardInterrupt"],
+        }
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return complete(code, cursor_pos, self.namespace)
 
-    def do_inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         return inspect(code, cursor_pos, detail_level, self.namespace)
 
-    def do_is_complete(self, code: str) -> dict[str, Any]:
+    def is_complete(self, code: str) -> dict[str, Any]:
         return is_complete(code)
 
-    def do_history(self, content: dict[str, Any]) -> dict[str, Any]:
-        return self.history.reply(content)
+    def history(self, content: dict[str, Any]) -> dict[str, Any]:
+        return self.history_store.reply(content)
 
-    # Comm messages from the frontend run on the execution thread, one at a
-    # time with cells, and their output goes to the comm request.
+    # Comm messages from the frontend run on the execution thread of the
+    # shell they came on, one at a time with its cells, and their output
+    # goes to the comm request.
 
-    def _in_cell(self, request: Request, handler: Any) -> Deferred[None]:
+    def deliver_comm(self, request: Request, deliver: Callable[[], object]) -> Deferred[None]:
         def run() -> None:
-            token = current_cell.set(Cell(self, request, silent=True, count=self.execution_count))
+            token = current_cell.set(Cell(self, request, silent=True, count=self.host.execution_count))
             try:
-                handler(request)
+                deliver()
             finally:
                 if self.output is not None:
                     self.output.flush()
                 current_cell.reset(token)
 
-        return self._executor.submit(run)
-
-    def _on_comm_open(self, request: Request) -> Deferred[None]:
-        return self._in_cell(request, super()._on_comm_open)
-
-    def _on_comm_msg(self, request: Request) -> Deferred[None]:
-        return self._in_cell(request, super()._on_comm_msg)
-
-    def _on_comm_close(self, request: Request) -> Deferred[None]:
-        return self._in_cell(request, super()._on_comm_close)
+        return self._executor(request).submit(run)

@@ -28,11 +28,19 @@ import io
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ..kernel import Request
-    from .kernel import PythonKernel
+from ..request import Request
+
+
+class CellOwner(Protocol):
+    """What routing needs of the kernel that runs a cell (``PythonKernel``)."""
+
+    output: OutputBuffer | None
+
+    def display_result(self, value: Any, cell: Cell) -> None: ...
+
+    def ask(self, prompt: str, password: bool, cell: Cell) -> str: ...
 
 
 class Cell:
@@ -42,7 +50,7 @@ class Cell:
 
     def __init__(
         self,
-        kernel: PythonKernel,
+        kernel: CellOwner,
         request: Request | None,
         silent: bool = False,
         count: int = 0,
@@ -141,7 +149,7 @@ class _Router:
     """The process-wide routing state; installed while any Python kernel serves."""
 
     def __init__(self) -> None:
-        self.kernels: set[PythonKernel] = set()
+        self.kernels: set[CellOwner] = set()
         self.latest: Cell | None = None
         self._saved: dict[str, Any] = {}
         self._reactor: Any = None
@@ -161,14 +169,14 @@ class _Router:
             return latest
         return None
 
-    def install(self, kernel: PythonKernel, reactor: Any) -> None:
+    def install(self, kernel: CellOwner, reactor: Any) -> None:
         with self._lock:
             if not self.kernels:
                 self._patch()
                 self._patch_reactor(reactor)
             self.kernels.add(kernel)
 
-    def uninstall(self, kernel: PythonKernel) -> None:
+    def uninstall(self, kernel: CellOwner) -> None:
         with self._lock:
             self.kernels.discard(kernel)
             if self.latest is not None and self.latest.kernel is kernel:

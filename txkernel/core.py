@@ -1,0 +1,351 @@
+"""The protocol core: what every kernel does, whatever its language.
+
+:class:`KernelCore` holds an interpreter (the language, see
+:mod:`txkernel.interpreter`) and is made of small parts with one job each:
+
+- :class:`~txkernel.messenger.Messenger` builds, signs and sends messages;
+- :class:`~txkernel.dispatch.Dispatcher` owns the queues (control, the
+  parent shell, each subshell), wraps every request in busy/idle and keeps a
+  queue serving whatever a handler does;
+- :class:`~txkernel.execute.ExecuteHandler` gives ``execute_request`` its
+  semantics (counts, ``execute_input``, errors, aborts);
+- :class:`~txkernel.subshells.Subshells` creates, lists and deletes subshells;
+- :class:`~txkernel.stdin.StdinBroker` turns input requests into Deferreds;
+- :class:`~txkernel.comm.CommManager` (the interpreter's) holds the comms.
+
+The core knows nothing about sockets: ``KernelService`` attaches it to a
+transport that delivers frames and sends what the core gives it.  Everything
+here runs on the reactor thread, except :meth:`KernelCore.publish` and
+:meth:`KernelCore.send_stream`, which any thread may call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._defer import branch
+from .dispatch import Dispatcher, Handler, serving
+from .execute import ExecuteHandler
+from .interpreter import Interpreter
+from .messenger import CURRENT, Messenger
+from .request import Request, RequestError, Transport
+from .stdin import InputInterrupted, StdinBroker
+from .subshells import Subshells
+from .wire import PROTOCOL_VERSION, Wire, WireError
+
+log = Logger()
+
+#: Requests served on shell (per subshell) and on control.
+SHELL_TYPES = frozenset(
+    {
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "is_complete_request",
+        "history_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "shutdown_request",
+    }
+)
+CONTROL_TYPES = frozenset(
+    {
+        "kernel_info_request",
+        "shutdown_request",
+        "interrupt_request",
+        "comm_info_request",
+        "complete_request",
+        "inspect_request",
+        "is_complete_request",
+        "history_request",
+        "create_subshell_request",
+        "delete_subshell_request",
+        "list_subshell_request",
+    }
+)
+
+
+class KernelCore:
+    """Serves the Jupyter protocol for ``interpreter``."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.interpreter = interpreter
+        self.comms = interpreter.comms
+        self.messenger = Messenger(self._default_parent, interpreter.before_publish)
+        self.dispatcher = Dispatcher(
+            self.messenger,
+            self._handler_for,
+            self._request_failed,
+            self._aborted,
+            self._served,
+        )
+        self.execution = ExecuteHandler(interpreter, self.messenger, self.dispatcher)
+        self.subshells = Subshells(interpreter, self.messenger, self.dispatcher)
+        self.stdin = StdinBroker(self.messenger)
+        self._on_shutdown: Callable[[bool], object] | None = None
+        #: Answered shutdown requests, carried out after their idle status.
+        self._shutdowns: set[Request] = set()
+        self._stopping: Deferred[None] | None = None
+        self._request_watchers: list[Callable[[Request], object]] = []
+        self._handlers: dict[str, Handler] = {
+            "execute_request": self.execution.serve,
+            "kernel_info_request": self._on_kernel_info,
+            "complete_request": self._on_complete,
+            "inspect_request": self._on_inspect,
+            "is_complete_request": self._on_is_complete,
+            "history_request": self._on_history,
+            "comm_info_request": self._on_comm_info,
+            "comm_open": self._on_comm,
+            "comm_msg": self._on_comm,
+            "comm_close": self._on_comm,
+            "interrupt_request": self._on_interrupt,
+            "shutdown_request": self._on_shutdown_request,
+            "create_subshell_request": self.subshells.on_create,
+            "delete_subshell_request": self.subshells.on_delete,
+            "list_subshell_request": self.subshells.on_list,
+        }
+
+    # -- life cycle --
+
+    def attach(
+        self,
+        wire: Wire,
+        transport: Transport,
+        on_shutdown: Callable[[bool], object] | None = None,
+    ) -> None:
+        """Serve requests through ``transport``; publish ``status: starting``.
+
+        ``on_shutdown(restart)`` is called after a ``shutdown_request`` has
+        been answered.
+        """
+        self._on_shutdown = on_shutdown
+        self._stopping = None
+        self.messenger.open(wire, transport)
+        self.dispatcher.closed = False
+        self.stdin.closed = False
+        self.interpreter.start(self)
+        self.messenger.publish("status", {"execution_state": "starting"}, parent=None)
+
+    def detach(self) -> Deferred[None]:
+        """Stop serving: queued requests are dropped, pending input requests
+        fail, subshells are deleted; fires once the interpreter has stopped."""
+        if self._stopping is None:
+            self._stopping = self._detach()
+        return branch(self._stopping)
+
+    def _detach(self) -> Deferred[None]:
+        self.dispatcher.close()
+        self.stdin.close()
+        stopping = self.subshells.delete_all()
+        stopping.append(maybeDeferred(self.interpreter.stop))
+        self.messenger.close()
+        done = DeferredList(stopping, consumeErrors=True)
+        return done.addCallback(lambda _: None)
+
+    # -- incoming messages --
+
+    def message_received(self, channel: str, frames: list[bytes]) -> None:
+        """Accept one multipart message from ``channel`` (shell, control or stdin)."""
+        if self.dispatcher.closed:
+            return
+        try:
+            identities, msg = self.messenger.wire.deserialize(frames)
+        except WireError as e:
+            log.warn("Dropped a message on {channel}: {reason}", channel=channel, reason=e)
+            return
+        request = Request(channel, identities, msg)
+        for watcher in list(self._request_watchers):
+            watcher(request)
+        if channel == "stdin":
+            self.stdin.input_reply(request)
+        else:
+            self.dispatcher.accept(request)
+
+    def subscribed(self, topic: bytes) -> None:
+        """A frontend subscribed to IOPub: welcome it (JEP 65)."""
+        try:
+            subscription = topic.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        self.messenger.publish(
+            "iopub_welcome", {"subscription": subscription}, parent=None, topic=topic or None
+        )
+
+    def watch_requests(self, watcher: Callable[[Request], object]) -> Callable[[], None]:
+        """Call ``watcher(request)`` for every message that arrives (shell,
+        control, stdin), before it is served; returns an unwatch function."""
+        self._request_watchers.append(watcher)
+        return lambda: self._request_watchers.remove(watcher)
+
+    # -- what the interpreter calls (the Host interface) --
+
+    @property
+    def execution_count(self) -> int:
+        return self.execution.execution_count
+
+    @property
+    def executing(self) -> bool:
+        """Whether an execute request is being served now (in any subshell)."""
+        return bool(self.execution.running)
+
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: Request | None = CURRENT,
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[bytes] | None = None,
+    ) -> None:
+        """Send a message on IOPub (any thread); ``parent`` defaults to the
+        request the output belongs to, ``None`` gives no parent header."""
+        self.messenger.publish(msg_type, content, parent, metadata, buffers)
+
+    def send_stream(self, name: str, text: str, parent: Request | None = CURRENT) -> None:
+        """Publish ``text`` on the ``stdout`` or ``stderr`` stream (any thread)."""
+        self.messenger.publish("stream", {"name": name, "text": text}, parent)
+
+    def request_input(
+        self, prompt: str = "", password: bool = False, request: Request | None = None
+    ) -> Deferred[str]:
+        """Ask the frontend that sent ``request`` (default: the current one) for
+        input; see :meth:`txkernel.stdin.StdinBroker.request_input`."""
+        return self.stdin.request_input(request or self.current_request(), prompt, password)
+
+    def flush(self) -> Deferred[None]:
+        """Fires once everything published so far is on the wire."""
+        return self.messenger.flush()
+
+    def current_request(self) -> Request | None:
+        """The shell request being served here and now, else the parent
+        shell's current (or last) request."""
+        return serving.get() or self.dispatcher.shell.current
+
+    def cancel_executions(self) -> None:
+        """Cancel the Deferreds of the executions running now."""
+        self.execution.cancel_running()
+
+    def interrupt(self) -> None:
+        """Interrupt what runs (every subshell) and fail pending input requests."""
+        self.interpreter.interrupt()
+        self.stdin.fail_all(InputInterrupted("interrupted"))
+
+    def kernel_info(self) -> dict[str, Any]:
+        """The ``kernel_info_reply`` content."""
+        interpreter = self.interpreter
+        return {
+            "status": "ok",
+            "protocol_version": PROTOCOL_VERSION,
+            "implementation": interpreter.implementation,
+            "implementation_version": interpreter.implementation_version,
+            "language_info": interpreter.language_info,
+            "banner": interpreter.banner,
+            "help_links": interpreter.help_links,
+            "debugger": False,
+            "supported_features": ["kernel subshells"],
+        }
+
+    # -- serving --
+
+    def _default_parent(self) -> Request | None:
+        return self.interpreter.output_request() or self.current_request()
+
+    def _handler_for(self, request: Request) -> Handler | None:
+        allowed = SHELL_TYPES if request.channel == "shell" else CONTROL_TYPES
+        if request.msg_type not in allowed:
+            return None
+        return self._handlers[request.msg_type]
+
+    def _request_failed(self, request: Request, failure: Failure) -> None:
+        if not failure.check(RequestError):
+            log.failure("Handler for {request!r} failed", failure, request=request)
+        reply_type = request.msg_type.replace("_request", "_reply")
+        if reply_type != request.msg_type:
+            reply = {"status": "error", **self.interpreter.failed(failure)}
+            self.messenger.reply(request, reply_type, reply)
+
+    def _aborted(self, request: Request) -> None:
+        self.execution.aborted(request)
+
+    def _answer(self, request: Request, reply_type: str, f: Callable[..., Any], *args: Any) -> Deferred[None]:
+        """Run ``f(*args)`` and send what it gives as ``reply_type``."""
+        d = maybeDeferred(f, *args)
+        d.addCallback(lambda content: self.messenger.reply(request, reply_type, content))
+        return d
+
+    def _on_kernel_info(self, request: Request) -> None:
+        self.messenger.reply(request, "kernel_info_reply", self.kernel_info())
+
+    def _on_complete(self, request: Request) -> Deferred[None]:
+        code, cursor = _code_and_cursor(request)
+        return self._answer(request, "complete_reply", self.interpreter.complete, code, cursor)
+
+    def _on_inspect(self, request: Request) -> Deferred[None]:
+        code, cursor = _code_and_cursor(request)
+        level = _integer(request.content.get("detail_level", 0), "detail_level")
+        return self._answer(
+            request, "inspect_reply", self.interpreter.inspect, code, cursor, level
+        )
+
+    def _on_is_complete(self, request: Request) -> Deferred[None]:
+        code, _ = _code_and_cursor(request)
+        return self._answer(request, "is_complete_reply", self.interpreter.is_complete, code)
+
+    def _on_history(self, request: Request) -> Deferred[None]:
+        return self._answer(request, "history_reply", self.interpreter.history, request.content)
+
+    def _on_comm_info(self, request: Request) -> None:
+        target_name = request.content.get("target_name")
+        comms = self.comms.comm_info(target_name if isinstance(target_name, str) else None)
+        self.messenger.reply(request, "comm_info_reply", {"status": "ok", "comms": comms})
+
+    def _on_comm(self, request: Request) -> Deferred[None]:
+        deliver = getattr(self.comms, request.msg_type)
+        return maybeDeferred(
+            self.interpreter.deliver_comm, request, lambda: deliver(request.message)
+        )
+
+    def _on_interrupt(self, request: Request) -> None:
+        self.interrupt()
+        self.messenger.reply(request, "interrupt_reply", {"status": "ok"})
+
+    def _on_shutdown_request(self, request: Request) -> Deferred[None]:
+        restart = bool(request.content.get("restart", False))
+        d = maybeDeferred(self.interpreter.shutdown, restart)
+        d.addErrback(lambda f: log.failure("Shutting down the interpreter failed", f))
+        d.addCallback(
+            lambda _: self.messenger.reply(
+                request, "shutdown_reply", {"status": "ok", "restart": restart}
+            )
+        )
+        d.addCallback(lambda _: self._shutdowns.add(request))
+        return d
+
+    def _served(self, request: Request) -> None:
+        """After a request's idle status: a shutdown happens now."""
+        if request in self._shutdowns:
+            self._shutdowns.clear()
+            self.detach()
+            if self._on_shutdown is not None:
+                self._on_shutdown(bool(request.content.get("restart", False)))
+
+
+def _code_and_cursor(request: Request) -> tuple[str, int]:
+    code = request.content.get("code", "")
+    if not isinstance(code, str):
+        raise RequestError(f"{request.msg_type} 'code' must be a string")
+    return code, _integer(request.content.get("cursor_pos", len(code)), "cursor_pos")
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{name!r} must be an integer")
+    return value
+

@@ -1,0 +1,117 @@
+"""The messenger: builds, signs and sends a kernel's messages.
+
+Replies go back on the channel and to the identities of the request they
+answer (reactor thread); IOPub messages may be published from any thread and
+carry, by default, the parent that ``default_parent`` names when they are
+published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from .request import Message, Request, Transport
+from .wire import Wire
+
+#: ``parent=CURRENT`` (the default): the request that ``default_parent`` names.
+CURRENT: Any = object()
+
+
+class Messenger:
+    """Sends the messages of one kernel through ``transport``, signed by ``wire``.
+
+    It sends nothing until :meth:`open` and after :meth:`close`.
+    ``default_parent()`` names the request an IOPub message belongs to when
+    the caller does not say; ``before_publish(msg_type)`` runs before every
+    IOPub message (the Python kernel sends buffered stream text there, so
+    output keeps its order).  Both may be called on any thread.
+    """
+
+    wire: Wire
+    _transport: Transport
+
+    def __init__(
+        self,
+        default_parent: Callable[[], Request | None],
+        before_publish: Callable[[str], object] | None = None,
+    ) -> None:
+        self._default_parent = default_parent
+        self._before_publish = before_publish
+        self.closed = True
+
+    def open(self, wire: Wire, transport: Transport) -> None:
+        """Send through ``transport``, signed by ``wire``, from now on."""
+        self.wire = wire
+        self._transport = transport
+        self.closed = False
+
+    def close(self) -> None:
+        """Send nothing more (what was published is still delivered)."""
+        self.closed = True
+
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: Request | None = CURRENT,
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[bytes] | None = None,
+        topic: bytes | None = None,
+    ) -> None:
+        """Send a message on IOPub (any thread); ``parent=None``: no parent header."""
+        if self.closed:
+            return
+        if self._before_publish is not None:
+            self._before_publish(msg_type)
+        if parent is CURRENT:
+            parent = self._default_parent()
+        wire = self.wire
+        msg = wire.new_message(
+            msg_type, content, parent.message if parent else None, metadata, buffers
+        )
+        if topic is None:
+            topic = f"kernel.{wire.session_id}.{msg_type}".encode()
+        self._transport.publish(wire.serialize(msg, [topic]))
+
+    def status(self, state: str, request: Request | None) -> None:
+        """Publish ``status: state`` for ``request``."""
+        self.publish("status", {"execution_state": state}, parent=request)
+
+    def reply(
+        self,
+        request: Request,
+        msg_type: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Send ``content`` as the reply to ``request``, to the peer that sent it."""
+        if self.closed:
+            return
+        msg = self.wire.new_message(msg_type, content, request.message, metadata)
+        self._transport.send(
+            request.channel, self.wire.serialize(msg, request.identities)
+        )
+
+    def send_to_peer(self, request: Request, channel: str, msg: Message) -> Deferred[None]:
+        """Send ``msg`` on ``channel`` to the frontend that sent ``request``.
+
+        Fires once sent; fails when that frontend is not connected to
+        ``channel`` in time (see :meth:`Transport.send_to_peer`).
+        """
+        return self._transport.send_to_peer(
+            channel, self.wire.serialize(msg, request.identities)
+        )
+
+    def drain(self, channel: str) -> None:
+        """Deliver every message already waiting on ``channel`` now."""
+        if not self.closed:
+            self._transport.drain(channel)
+
+    def flush(self) -> Deferred[None]:
+        """Fires once everything published so far is on the wire."""
+        if self.closed:
+            return succeed(None)
+        return self._transport.flush()
