@@ -38,6 +38,22 @@ class KernelTimeout(Exception):
     """The kernel did not answer in time."""
 
 
+class KernelError(Exception):
+    """The kernel answered a request with ``status: error``."""
+
+    def __init__(self, reply: Message) -> None:
+        content = reply["content"]
+        super().__init__(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
+        self.reply = reply
+
+
+def _ok(reply: Message) -> dict[str, Any]:
+    """The content of ``reply``; KernelError when its status is not ok."""
+    if reply["content"].get("status") != "ok":
+        raise KernelError(reply)
+    return reply["content"]
+
+
 @dataclass
 class ExecuteResult:
     """What one ``execute_request`` produced."""
@@ -158,9 +174,15 @@ class KernelClient:
         content: dict[str, Any] | None = None,
         parent: Message | None = None,
         metadata: dict[str, Any] | None = None,
+        subshell_id: str | None = None,
     ) -> Message:
-        """Send one message as is (no reply tracking); returns it."""
+        """Send one message as is (no reply tracking); returns it.
+
+        ``subshell_id`` addresses a shell message to that subshell.
+        """
         msg = self.wire.new_message(msg_type, content or {}, parent, metadata)
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
         self._socket(channel).send(self.wire.serialize(msg))
         return msg
 
@@ -178,8 +200,9 @@ class KernelClient:
         timeout: float | None = None,
         collect: bool = False,
         on_input: InputHandler | None = None,
+        subshell_id: str | None = None,
     ) -> Deferred[Any]:
-        """Send a request; fires with the reply message.
+        """Send a request (to subshell ``subshell_id``, if given); fires with the reply message.
 
         With ``collect``, waits for ``status: idle`` too and fires with an
         :class:`ExecuteResult` carrying the IOPub messages of the request.
@@ -187,7 +210,7 @@ class KernelClient:
         """
         if channel not in self._sockets:
             return fail(RuntimeError("the client is not started"))
-        msg = self.send(channel, msg_type, content)
+        msg = self.send(channel, msg_type, content, subshell_id=subshell_id)
         pending = _Pending(collect, on_input)
         msg_id = msg["header"]["msg_id"]
         self._pending[msg_id] = pending
@@ -207,6 +230,7 @@ class KernelClient:
         stop_on_error: bool = True,
         on_input: InputHandler | None = None,
         timeout: float | None = None,
+        subshell_id: str | None = None,
     ) -> Deferred[ExecuteResult]:
         """Run ``code``; fires with an :class:`ExecuteResult` once the kernel is idle again.
 
@@ -222,19 +246,35 @@ class KernelClient:
             "stop_on_error": stop_on_error,
         }
         return self.request(
-            "execute_request", content, timeout=timeout, collect=True, on_input=on_input
+            "execute_request",
+            content,
+            timeout=timeout,
+            collect=True,
+            on_input=on_input,
+            subshell_id=subshell_id,
         )
 
     def kernel_info(
-        self, channel: str = "shell", timeout: float | None = None
+        self,
+        channel: str = "shell",
+        timeout: float | None = None,
+        subshell_id: str | None = None,
     ) -> Deferred[Message]:
         """Fires with the ``kernel_info_reply`` message."""
-        return self.request("kernel_info_request", {}, channel, timeout)
+        return self.request(
+            "kernel_info_request", {}, channel, timeout, subshell_id=subshell_id
+        )
 
-    def complete(self, code: str, cursor_pos: int | None = None) -> Deferred[Message]:
+    def complete(
+        self, code: str, cursor_pos: int | None = None, subshell_id: str | None = None
+    ) -> Deferred[Message]:
         """Fires with the ``complete_reply`` message."""
         pos = len(code) if cursor_pos is None else cursor_pos
-        return self.request("complete_request", {"code": code, "cursor_pos": pos})
+        return self.request(
+            "complete_request",
+            {"code": code, "cursor_pos": pos},
+            subshell_id=subshell_id,
+        )
 
     def inspect(
         self, code: str, cursor_pos: int | None = None, detail_level: int = 0
@@ -258,6 +298,23 @@ class KernelClient:
         """Fires with the ``comm_info_reply`` message."""
         content = {} if target_name is None else {"target_name": target_name}
         return self.request("comm_info_request", content)
+
+    async def create_subshell(self) -> str:
+        """Create a kernel subshell (JEP 91); fires with its ``subshell_id``."""
+        reply = await self.request("create_subshell_request", {}, "control")
+        return _ok(reply)["subshell_id"]
+
+    async def delete_subshell(self, subshell_id: str) -> None:
+        """Delete a subshell; fails with :class:`KernelError` if there is none such."""
+        reply = await self.request(
+            "delete_subshell_request", {"subshell_id": subshell_id}, "control"
+        )
+        _ok(reply)
+
+    async def list_subshells(self) -> list[str]:
+        """Fires with the ids of the kernel's subshells."""
+        reply = await self.request("list_subshell_request", {}, "control")
+        return list(_ok(reply)["subshell_id"])
 
     def interrupt(self) -> Deferred[Message]:
         """Send ``interrupt_request`` on control; fires with the reply."""

@@ -162,12 +162,12 @@ class KernelCore:
             log.warn("Dropped a message on {channel}: {reason}", channel=channel, reason=e)
             return
         request = Request(channel, identities, msg)
-        for watcher in list(self._request_watchers):
-            watcher(request)
         if channel == "stdin":
             self.stdin.input_reply(request)
         else:
             self.dispatcher.accept(request)
+        for watcher in list(self._request_watchers):
+            watcher(request)
 
     def subscribed(self, topic: bytes) -> None:
         """A frontend subscribed to IOPub: welcome it (JEP 65)."""
@@ -181,7 +181,8 @@ class KernelCore:
 
     def watch_requests(self, watcher: Callable[[Request], object]) -> Callable[[], None]:
         """Call ``watcher(request)`` for every message that arrives (shell,
-        control, stdin), before it is served; returns an unwatch function."""
+        control, stdin), once it is queued (or served, if that could be done
+        at once); returns an unwatch function."""
         self._request_watchers.append(watcher)
         return lambda: self._request_watchers.remove(watcher)
 

@@ -78,7 +78,7 @@ class ServedKernel:
 
     def received(self, count: int, msg_type: str | None = None) -> Deferred[int]:
         """Fires once ``count`` messages of ``msg_type`` (None: of any type)
-        have arrived since the kernel was served (before they are served)."""
+        have arrived and been queued since the kernel was served."""
         d: Deferred[int] = Deferred()
         self._waiting.append((count, msg_type, d))
         self._wake()
