@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import reactor
@@ -17,7 +16,7 @@ from twisted.python.threadpool import ThreadPool
 from txkernel import testing
 from txkernel.client import KernelClient
 from txkernel.service import KernelService
-from txkernel.testing import serve_kernel, wait_for, wait_for_stream
+from txkernel.testing import serve_kernel, wait_for, wait_for_stream  # noqa: F401 (re-exported)
 
 from .kernels import ScriptedKernel
 

@@ -7,7 +7,7 @@ from twisted.trial.unittest import TestCase
 
 from txkernel.client import KernelClient
 from txkernel.stdin import StdinNotAllowed, StdinUnreachable
-from txkernel.testing import connect, expect_logged, serve_kernel, states, wait_for
+from txkernel.testing import connect, serve_kernel, states, wait_for
 from txkernel.wire import DELIMITER, PROTOCOL_VERSION
 
 from .kernels import ScriptedKernel

@@ -33,45 +33,13 @@ from .dispatch import Dispatcher, Handler, serving
 from .execute import ExecuteHandler
 from .interpreter import Interpreter
 from .messenger import CURRENT, Messenger
-from .request import Request, RequestError, Transport
+from .queries import QueryHandlers
+from .request import CONTROL_TYPES, SHELL_TYPES, Request, RequestError, Transport
 from .stdin import InputInterrupted, StdinBroker
 from .subshells import Subshells
 from .wire import PROTOCOL_VERSION, Wire, WireError
 
 log = Logger()
-
-#: Requests served on shell (per subshell) and on control.
-SHELL_TYPES = frozenset(
-    {
-        "execute_request",
-        "complete_request",
-        "inspect_request",
-        "is_complete_request",
-        "history_request",
-        "kernel_info_request",
-        "comm_info_request",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-        "shutdown_request",
-    }
-)
-CONTROL_TYPES = frozenset(
-    {
-        "kernel_info_request",
-        "shutdown_request",
-        "interrupt_request",
-        "comm_info_request",
-        "complete_request",
-        "inspect_request",
-        "is_complete_request",
-        "history_request",
-        "create_subshell_request",
-        "delete_subshell_request",
-        "list_subshell_request",
-    }
-)
-
 
 class KernelCore:
     """Serves the Jupyter protocol for ``interpreter``."""
@@ -97,15 +65,10 @@ class KernelCore:
         self._request_watchers: list[Callable[[Request], object]] = []
         self._handlers: dict[str, Handler] = {
             "execute_request": self.execution.serve,
-            "kernel_info_request": self._on_kernel_info,
-            "complete_request": self._on_complete,
-            "inspect_request": self._on_inspect,
-            "is_complete_request": self._on_is_complete,
-            "history_request": self._on_history,
-            "comm_info_request": self._on_comm_info,
-            "comm_open": self._on_comm,
-            "comm_msg": self._on_comm,
-            "comm_close": self._on_comm,
+            "kernel_info_request": lambda request: self.messenger.reply(
+                request, "kernel_info_reply", self.kernel_info()
+            ),
+            **QueryHandlers(interpreter, self.messenger).handlers(),
             "interrupt_request": self._on_interrupt,
             "shutdown_request": self._on_shutdown_request,
             "create_subshell_request": self.subshells.on_create,
@@ -275,44 +238,6 @@ class KernelCore:
     def _aborted(self, request: Request) -> None:
         self.execution.aborted(request)
 
-    def _answer(self, request: Request, reply_type: str, f: Callable[..., Any], *args: Any) -> Deferred[None]:
-        """Run ``f(*args)`` and send what it gives as ``reply_type``."""
-        d = maybeDeferred(f, *args)
-        d.addCallback(lambda content: self.messenger.reply(request, reply_type, content))
-        return d
-
-    def _on_kernel_info(self, request: Request) -> None:
-        self.messenger.reply(request, "kernel_info_reply", self.kernel_info())
-
-    def _on_complete(self, request: Request) -> Deferred[None]:
-        code, cursor = _code_and_cursor(request)
-        return self._answer(request, "complete_reply", self.interpreter.complete, code, cursor)
-
-    def _on_inspect(self, request: Request) -> Deferred[None]:
-        code, cursor = _code_and_cursor(request)
-        level = _integer(request.content.get("detail_level", 0), "detail_level")
-        return self._answer(
-            request, "inspect_reply", self.interpreter.inspect, code, cursor, level
-        )
-
-    def _on_is_complete(self, request: Request) -> Deferred[None]:
-        code, _ = _code_and_cursor(request)
-        return self._answer(request, "is_complete_reply", self.interpreter.is_complete, code)
-
-    def _on_history(self, request: Request) -> Deferred[None]:
-        return self._answer(request, "history_reply", self.interpreter.history, request.content)
-
-    def _on_comm_info(self, request: Request) -> None:
-        target_name = request.content.get("target_name")
-        comms = self.comms.comm_info(target_name if isinstance(target_name, str) else None)
-        self.messenger.reply(request, "comm_info_reply", {"status": "ok", "comms": comms})
-
-    def _on_comm(self, request: Request) -> Deferred[None]:
-        deliver = getattr(self.comms, request.msg_type)
-        return maybeDeferred(
-            self.interpreter.deliver_comm, request, lambda: deliver(request.message)
-        )
-
     def _on_interrupt(self, request: Request) -> None:
         self.interrupt()
         self.messenger.reply(request, "interrupt_reply", {"status": "ok"})
@@ -336,17 +261,4 @@ class KernelCore:
             self.detach()
             if self._on_shutdown is not None:
                 self._on_shutdown(bool(request.content.get("restart", False)))
-
-
-def _code_and_cursor(request: Request) -> tuple[str, int]:
-    code = request.content.get("code", "")
-    if not isinstance(code, str):
-        raise RequestError(f"{request.msg_type} 'code' must be a string")
-    return code, _integer(request.content.get("cursor_pos", len(code)), "cursor_pos")
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{name!r} must be an integer")
-    return value
 

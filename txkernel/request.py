@@ -13,6 +13,38 @@ from twisted.internet.defer import Deferred
 
 Message = dict[str, Any]
 
+#: Requests served on shell (per subshell) and on control.
+SHELL_TYPES = frozenset(
+    {
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "is_complete_request",
+        "history_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "shutdown_request",
+    }
+)
+CONTROL_TYPES = frozenset(
+    {
+        "kernel_info_request",
+        "shutdown_request",
+        "interrupt_request",
+        "comm_info_request",
+        "complete_request",
+        "inspect_request",
+        "is_complete_request",
+        "history_request",
+        "create_subshell_request",
+        "delete_subshell_request",
+        "list_subshell_request",
+    }
+)
+
 
 class Request:
     """A request as it arrived: channel, ZeroMQ identities and the message."""
