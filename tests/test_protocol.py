@@ -384,3 +384,17 @@ class ManyKernelsTests(TestCase):
         )
         ports = {s.connection_info.shell_port for s in served}
         self.assertEqual(len(ports), 3)
+
+
+class DebugRequestTests(TestCase):
+    async def test_a_kernel_without_a_debugger_says_so(self) -> None:
+        client = await client_of(self)
+        info = await client.kernel_info(channel="control")
+        self.assertFalse(info["content"]["debugger"])
+        self.assertNotIn("debugger", info["content"]["supported_features"])
+        reply = await client.request(
+            "debug_request", {"seq": 1, "type": "request", "command": "initialize"}, "control"
+        )
+        self.assertEqual(reply["msg_type"], "debug_reply")
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertIn("no debugger", reply["content"]["evalue"])

@@ -198,3 +198,4 @@ class JupyterClientSubshellTests(TestCase):
         self.assertEqual(reply["content"]["status"], "ok")
         self.assertEqual(reply["parent_header"]["subshell_id"], subshell_id)
         self.assertEqual(listing["content"]["subshell_id"], [subshell_id])
+

@@ -70,6 +70,7 @@ class KernelCore:
             ),
             **QueryHandlers(interpreter, self.messenger).handlers(),
             "interrupt_request": self._on_interrupt,
+            "debug_request": self._on_debug,
             "shutdown_request": self._on_shutdown_request,
             "create_subshell_request": self.subshells.on_create,
             "delete_subshell_request": self.subshells.on_delete,
@@ -212,8 +213,9 @@ class KernelCore:
             "language_info": interpreter.language_info,
             "banner": interpreter.banner,
             "help_links": interpreter.help_links,
-            "debugger": False,
-            "supported_features": ["kernel subshells"],
+            "debugger": interpreter.debugger,
+            "supported_features": ["kernel subshells"]
+            + (["debugger"] if interpreter.debugger else []),
         }
 
     # -- serving --
@@ -237,6 +239,11 @@ class KernelCore:
 
     def _aborted(self, request: Request) -> None:
         self.execution.aborted(request)
+
+    def _on_debug(self, request: Request) -> Deferred[None]:
+        d = maybeDeferred(self.interpreter.debug, request.content)
+        d.addCallback(lambda reply: self.messenger.reply(request, "debug_reply", reply))
+        return d
 
     def _on_interrupt(self, request: Request) -> None:
         self.interrupt()

@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from .comm import CommManager
-from .request import Request
+from .request import Request, RequestError
 
 REACTOR = "reactor"
 WORKER = "worker"
@@ -122,6 +122,10 @@ class Interpreter(Protocol):
 
     def shutdown(self, restart: bool) -> Deferred[None] | None: ...
 
+    debugger: bool
+
+    def debug(self, request: dict[str, Any]) -> Reply: ...
+
     def interrupted(self) -> dict[str, Any]: ...
 
     def failed(self, failure: Failure) -> dict[str, Any]: ...
@@ -159,6 +163,8 @@ class BaseInterpreter:
     #: Where this interpreter's code can run; the first is its default.
     placements: tuple[str, ...] = (REACTOR,)
     placement = REACTOR
+    #: Whether :meth:`debug` serves the Jupyter debug protocol (DAP over control).
+    debugger = False
     host: Host
 
     def __init__(self) -> None:
@@ -214,6 +220,11 @@ class BaseInterpreter:
     def shutdown(self, restart: bool) -> Deferred[None] | None:
         """Called before the ``shutdown_reply`` is sent."""
         return None
+
+    def debug(self, request: dict[str, Any]) -> Reply:
+        """Answer a ``debug_request`` (a DAP request) with the DAP response;
+        DAP events go out as ``debug_event`` on IOPub (``host.publish``)."""
+        raise RequestError(f"{type(self).__name__} has no debugger")
 
     # -- how results are reported --
 

@@ -39,6 +39,7 @@ CONTROL_TYPES = frozenset(
         "inspect_request",
         "is_complete_request",
         "history_request",
+        "debug_request",
         "create_subshell_request",
         "delete_subshell_request",
         "list_subshell_request",
