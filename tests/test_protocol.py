@@ -398,3 +398,31 @@ class DebugRequestTests(TestCase):
         self.assertEqual(reply["msg_type"], "debug_reply")
         self.assertEqual(reply["content"]["status"], "error")
         self.assertIn("no debugger", reply["content"]["evalue"])
+
+
+class HostileRequestTests(TestCase):
+    async def test_a_signed_request_with_odd_header_fields_leaves_shell_serving(
+        self,
+    ) -> None:
+        client = await client_of(self)
+        shell = client._sockets["shell"]
+        for msg_id in (["a", "list"], {"a": "dict"}, 7):
+            msg = client.wire.new_message("execute_request", {"code": "odd"})
+            msg["header"]["msg_id"] = msg_id
+            shell.send(client.wire.serialize(msg))
+        self.flushLoggedErrors()
+        result = await client.execute("still serving")
+        self.assertEqual(result.stream_text(), "still serving")
+        self.assertEqual((await client.execute("again")).content["status"], "ok")
+
+    async def test_fields_of_the_wrong_type_get_error_replies_not_silence(self) -> None:
+        client = await client_of(self)
+        replies = [
+            await client.request("complete_request", {"code": 5, "cursor_pos": 1}),
+            await client.request("inspect_request", {"code": "x", "cursor_pos": "1"}),
+            await client.request("execute_request", {"code": ["print"]}),
+        ]
+        for reply in replies:
+            self.assertEqual(reply["content"]["status"], "error")
+            self.assertEqual(reply["content"]["ename"], "RequestError")
+        self.assertEqual((await client.execute("fine")).stream_text(), "fine")

@@ -427,21 +427,29 @@ class KernelClient:
         else:
             self._reply(msg)
 
-    def _reply(self, msg: Message) -> None:
+    def _pending_for(self, msg: Message) -> tuple[str, _Pending] | None:
+        """The request ``msg`` answers, if this client is waiting for it."""
         parent_id = msg["parent_header"].get("msg_id")
+        if not isinstance(parent_id, str):
+            return None
         pending = self._pending.get(parent_id)
-        if pending is None:
+        return (parent_id, pending) if pending is not None else None
+
+    def _reply(self, msg: Message) -> None:
+        found = self._pending_for(msg)
+        if found is None:
             return
+        parent_id, pending = found
         pending.reply = msg
         self._maybe_done(parent_id, pending)
 
     def _iopub(self, msg: Message) -> None:
         for watcher in list(self._iopub_watchers):
             watcher(msg)
-        parent_id = msg["parent_header"].get("msg_id")
-        pending = self._pending.get(parent_id)
-        if pending is None or not pending.collect:
+        found = self._pending_for(msg)
+        if found is None or not found[1].collect:
             return
+        parent_id, pending = found
         pending.outputs.append(msg)
         if (
             msg["msg_type"] == "status"
@@ -462,7 +470,8 @@ class KernelClient:
             pending.deferred.callback(pending.reply)
 
     def _input_request(self, msg: Message) -> None:
-        pending = self._pending.get(msg["parent_header"].get("msg_id"))
+        found = self._pending_for(msg)
+        pending = found[1] if found is not None else None
         if pending is None or pending.on_input is None:
             log.warn("Input request with nobody to answer it")
             return
