@@ -69,7 +69,8 @@ class Execution:
 class Host(Protocol):
     """What the core offers the interpreter it holds (see ``KernelCore``)."""
 
-    execution_count: int
+    @property
+    def execution_count(self) -> int: ...
 
     def publish(
         self,

@@ -63,6 +63,7 @@ class ServedKernel:
         self.service = service
         self.core: KernelCore = service.core
         self.interpreter = service.kernel
+        assert service.connection_info is not None, "the service has not started"
         self.connection_info: ConnectionInfo = service.connection_info
         self._client = client
         self._counts: dict[str | None, int] = {None: 0}
@@ -111,8 +112,10 @@ async def serve_kernel(
     service = KernelService(interpreter, **service_args)
     service.startService()
     test.addCleanup(service.stopService)
-    connected = await connect(test, service.connection_info) if client else None
-    return ServedKernel(service, connected)
+    served = ServedKernel(service, None)
+    if client:
+        served._client = await connect(test, served.connection_info)
+    return served
 
 
 async def connect(
@@ -307,17 +310,21 @@ class MemoryKernel:
         self.transport = MemoryTransport(
             self._to_client, clock if clock is not None else reactor, stdin_patience
         )
-        identity = self.client.wire.bsession
+        sockets: dict[str, Any] = self.client._sockets
         for channel in ("shell", "control", "stdin"):
-            self.client._sockets[channel] = _MemorySocket(
-                lambda frames, ch=channel: self._pipe.put(
-                    self.core.message_received, ch, [identity, *frames]
-                )
-            )
+            sockets[channel] = _MemorySocket(self._to_kernel(channel))
         self.client.watch_iopub(self.iopub.append)
         self.core.attach(Wire(info.key, info.signature_scheme), self.transport)
         if test is not None:
             test.addCleanup(self.stop)
+
+    def _to_kernel(self, channel: str) -> Callable[[list[bytes]], None]:
+        identity = self.client.wire.bsession
+
+        def send(frames: list[bytes]) -> None:
+            self._pipe.put(self.core.message_received, channel, [identity, *frames])
+
+        return send
 
     def _to_client(self, channel: str, frames: list[bytes]) -> None:
         if channel != "iopub":
