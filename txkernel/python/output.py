@@ -15,7 +15,8 @@ this code running for*:
 
 Code no cell started, before any cell ran, writes to the original streams.
 Stream text is buffered per kernel and published in batches: when 64 KiB have
-gathered, after 50 ms, and always before the cell's reply.  Any thread may
+gathered, after 50 ms, on the reactor's next turn after ``flush()``, and
+always before the cell's reply (or any other message).  Any thread may
 write; the batch is published under a lock, so order is kept.
 """
 
@@ -89,6 +90,7 @@ class OutputBuffer:
         self._size = 0
         self._timer_wanted = False
         self._timer: Any = None
+        self._soon_wanted = False
         self._closed = False
 
     def write(self, name: str, text: str, request: Any) -> None:
@@ -114,6 +116,19 @@ class OutputBuffer:
         with self._lock:
             self._flush_locked()
 
+    def flush_soon(self) -> None:
+        """Publish what is buffered on the reactor's next turn (any thread).
+
+        What ``sys.stdout.flush()`` does in a cell: output is delivered
+        promptly, but a loop that flushes after every line still sends a few
+        large messages rather than one per line.
+        """
+        with self._lock:
+            if not self._chunks or self._closed or self._soon_wanted:
+                return
+            self._soon_wanted = True
+        self._reactor.callFromThread(self._soon_flush)
+
     def close(self) -> None:
         """Publish what is left and stop (reactor thread)."""
         with self._lock:
@@ -127,6 +142,11 @@ class OutputBuffer:
         if self._closed or (self._timer is not None and self._timer.active()):
             return
         self._timer = self._reactor.callLater(self._interval, self._timed_flush)
+
+    def _soon_flush(self) -> None:
+        with self._lock:
+            self._soon_wanted = False
+            self._flush_locked()
 
     def _timed_flush(self) -> None:
         self._timer = None
@@ -306,7 +326,8 @@ class RoutedStream(io.TextIOBase):
     def flush(self) -> None:
         cell = router.cell()
         if cell is not None:
-            cell.kernel.output.flush()
+            if cell.kernel.output is not None:
+                cell.kernel.output.flush_soon()
         elif self._original is not None:
             self._original.flush()
 
