@@ -355,8 +355,16 @@ class Kernel:
         if channel == "stdin":
             self._input_reply(request)
             return
+        if channel == "shell" and self.serve_out_of_turn(request):
+            return
         self._queues[channel].append(request)
         self._pump(channel)
+
+    def serve_out_of_turn(self, request: Request) -> bool:
+        """Called as each shell request arrives; True means the kernel has taken
+        it to serve itself, out of the shell queue (default: every request waits
+        its turn)."""
+        return False
 
     def subscribed(self, topic: bytes) -> None:
         """A frontend subscribed to IOPub: welcome it (JEP 65)."""

@@ -28,7 +28,9 @@ from ..kernel import (
     StdinUnreachable,
 )
 from ..wire import Wire
+from . import integrations
 from .cell import cell_filename, compile_cell, error_reply
+from .comm_inbox import CommInbox
 from .completeness import is_complete
 from .completion import complete
 from .display import DisplayPublisher, format_object
@@ -101,6 +103,7 @@ class PythonKernel(Kernel):
         self._executor = executor
         self._owns_executor = executor is None
         self._reactor: Any = None
+        self.comm_inbox = CommInbox(self, self._run_in_comm_cell)
 
     # -- life cycle (reactor thread) --
 
@@ -115,6 +118,7 @@ class PythonKernel(Kernel):
         self._executor.start()
         self._fill_namespace()
         router.install(self, reactor)
+        integrations.attach(self)
         super().attach(wire, transport, on_shutdown)
 
     def detach(self) -> Deferred[None]:
@@ -122,6 +126,7 @@ class PythonKernel(Kernel):
         if self.output is not None:
             self.output.close()
         router.uninstall(self)
+        integrations.detach(self)
         super().detach()
         stopped = self._executor.stop() if self._executor is not None else Deferred()
         if self._executor is None:
@@ -202,7 +207,13 @@ class PythonKernel(Kernel):
         Waits for a Deferred result.  Output of ``f`` goes to the calling cell.
         """
         context = contextvars.copy_context()
-        return call_in_reactor(self._reactor, context.run, f, *args, **kwargs)
+        return call_in_reactor(self._reactor, self._waiting(context.run), f, *args, **kwargs)
+
+    def _waiting(self, f: Any) -> Any:
+        """``f`` for the execution thread to wait on: comms are served meanwhile."""
+        from twisted.python.threadable import isInIOThread
+
+        return f if isInIOThread() else self.comm_inbox.waiting(f)
 
     def ask(self, prompt: str, password: bool, cell: Cell) -> str:
         """``input()``/``getpass()`` for ``cell``: ask its frontend and wait."""
@@ -216,7 +227,9 @@ class PythonKernel(Kernel):
         if self.output is not None:
             self.output.flush()
         try:
-            return call_in_reactor(self._reactor, self.request_input, prompt, password, cell.request)
+            return call_in_reactor(
+                self._reactor, self._waiting(self.request_input), prompt, password, cell.request
+            )
         except InputInterrupted:
             raise KeyboardInterrupt from None
         except StdinUnreachable as e:
@@ -237,7 +250,7 @@ class PythonKernel(Kernel):
         allow_stdin: bool,
     ) -> Deferred[dict[str, Any]]:
         cell = Cell(self, self.current_request(), silent, self.execution_count, store_history)
-        return self._executor.submit(self._run_cell, code, cell, user_expressions)
+        return self._executor.submit(self.comm_inbox.run, self._run_cell, code, cell, user_expressions)
 
     def _run_cell(self, code: str, cell: Cell, user_expressions: dict[str, str]) -> dict[str, Any]:
         token = current_cell.set(cell)
@@ -251,6 +264,7 @@ class PythonKernel(Kernel):
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
         finally:
+            integrations.cell_ended(cell)
             if self.output is not None:
                 self.output.flush()
             current_cell.reset(token)
@@ -317,16 +331,22 @@ class PythonKernel(Kernel):
     # time with cells, and their output goes to the comm request.
 
     def _in_cell(self, request: Request, handler: Any) -> Deferred[None]:
-        def run() -> None:
-            token = current_cell.set(Cell(self, request, silent=True, count=self.execution_count))
-            try:
-                handler(request)
-            finally:
-                if self.output is not None:
-                    self.output.flush()
-                current_cell.reset(token)
+        return self._executor.submit(self.comm_inbox.run, self._run_in_comm_cell, request, lambda: handler(request))
 
-        return self._executor.submit(run)
+    def _run_in_comm_cell(self, request: Request, call: Any) -> None:
+        cell = Cell(self, request, silent=True, count=self.execution_count)
+        token = current_cell.set(cell)
+        try:
+            call()
+        finally:
+            integrations.cell_ended(cell)
+            if self.output is not None:
+                self.output.flush()
+            current_cell.reset(token)
+
+    def serve_out_of_turn(self, request: Request) -> bool:
+        # Comm messages that arrive while a cell runs: see comm_inbox.
+        return self.comm_inbox.accept(request)
 
     def _on_comm_open(self, request: Request) -> Deferred[None]:
         return self._in_cell(request, super()._on_comm_open)
