@@ -6,7 +6,8 @@ While a Python kernel is served:
   the kernels (:mod:`txkernel.python.comms`);
 - ``ipywidgets``, once imported, has its comm targets (``jupyter.widget``,
   ``jupyter.widget.control``) registered, which it only does by itself
-  inside IPython;
+  inside IPython, and its ``interact`` and ``Output`` display through the
+  kernel (:mod:`txkernel.python.widgets`);
 - ``matplotlib``, once imported *by a cell*, gets the inline backend
   (:mod:`txkernel.python.matplotlib_inline`) unless the user chose one
   (``MPLBACKEND``); a ``Figure`` displays as an image in any case.
@@ -98,9 +99,9 @@ def _comm_imported(module: ModuleType) -> None:
 
 
 def _ipywidgets_imported(module: ModuleType) -> None:
-    register = getattr(module, "register_comm_target", None)
-    if register is not None:
-        register()
+    from . import widgets
+
+    widgets.adapt(module)
 
 
 def _matplotlib_imported(module: ModuleType) -> None:
@@ -117,9 +118,9 @@ def _matplotlib_imported(module: ModuleType) -> None:
 
 
 def _figure_bundle(figure: object) -> tuple[dict, dict]:
-    from .matplotlib_inline import figure_bundle
+    from .matplotlib_inline import value_bundle
 
-    return figure_bundle(figure)
+    return value_bundle(figure)
 
 
 _HOOKS = {
