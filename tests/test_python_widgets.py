@@ -292,6 +292,29 @@ class IpywidgetsTests(WidgetTestCase):
             kinds, [("msg_id", request_id), ("stream", None), ("display_data", None), ("msg_id", "")]
         )
 
+    async def test_output_widget_errors_clearing_and_appended_displays(self) -> None:
+        await self.start()
+        await self.ok("import ipywidgets\nout = ipywidgets.Output()")
+        result = await self.ok("with out:\n    print('before')\n    1 / 0\n")
+        [error] = result.of_type("error")  # shown in the widget; the cell goes on, as in ipykernel
+        self.assertEqual(error["content"]["ename"], "ZeroDivisionError")
+        self.assertIn("division by zero", error["content"]["traceback"][0])
+        cleared = await self.ok("out.clear_output(wait=True)")
+        [clear] = cleared.of_type("clear_output")
+        self.assertEqual(clear["content"], {"wait": True})
+        appended = await self.ok(
+            """
+            from txkernel.python.display import HTML
+            import IPython
+            out.append_display_data(HTML("<b>hi</b>"))
+            out.outputs[-1]["data"], IPython.get_ipython()
+            """
+        )
+        self.assertEqual(
+            appended.of_type("execute_result")[0]["content"]["data"]["text/plain"],
+            "({'text/html': '<b>hi</b>', 'text/plain': \"HTML('<b>hi</b>')\"}, None)",
+        )
+
     async def test_a_widget_from_a_frontend_comm_handler_and_interact_prints(self) -> None:
         await self.start()
         made = await self.ok(

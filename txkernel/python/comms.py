@@ -44,8 +44,12 @@ class KernelView:
     """``comm.kernel``: what libraries ask of the kernel behind a comm.
 
     ipywidgets' ``Output`` widget calls ``comm.kernel.get_parent()`` to learn
-    which request's output to capture.  Other attributes are the kernel's.
+    which request's output to capture, and shows an exception raised in
+    ``with out:`` with ``send_response(iopub_socket, "error", content)``, as
+    with ipykernel.  Other attributes are the kernel's.
     """
+
+    iopub_socket = "iopub"
 
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
@@ -54,6 +58,12 @@ class KernelView:
         """The message of the request that output produced now belongs to."""
         request = self._kernel.output_request()
         return request.message if request is not None else {}
+
+    def send_response(self, stream: Any, msg_type: str, content: Message | None = None, **kwargs: Any) -> None:
+        """Publish ``msg_type`` on IOPub as output of the current request."""
+        if stream != self.iopub_socket:
+            raise ValueError(f"only IOPub messages can be sent this way, not {stream!r}")
+        self._kernel.publish(msg_type, content or {})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._kernel, name)

@@ -9,8 +9,11 @@ publishing display messages, and flush inline plots only for
 modules functions that publish through the kernel of the calling cell, and
 fall back to IPython's outside kernels.  It changes the ``display``,
 ``clear_output`` and ``show_inline_matplotlib_plots`` names of
-``ipywidgets.widgets.interaction`` and ``clear_output`` of
-``ipywidgets.widgets.widget_output``, nothing else.
+``ipywidgets.widgets.interaction``, and ``clear_output`` and
+``InteractiveShell`` (which ``Output.append_display_data`` asks for its
+formatter: outside IPython it would start an IPython shell, after which
+ipywidgets believes it runs in IPython) of ``ipywidgets.widgets.widget_output``,
+nothing else.
 
 Runs on whichever thread imports ipywidgets; the functions run on the
 thread of the calling cell or comm handler.
@@ -26,10 +29,14 @@ from typing import Any
 from .output import router
 
 _originals: dict[tuple[str, str], Callable[..., Any]] = {}
+_shell_class: dict[str, Any] = {}
 
 
 def adapt(ipywidgets: ModuleType) -> None:
-    """Register ipywidgets' comm targets and route its display calls to cells."""
+    """Register ipywidgets' comm targets and route its display calls to cells.
+
+    Safe to call again (each time kernels start serving anew).
+    """
     register = getattr(ipywidgets, "register_comm_target", None)
     if register is not None:
         register()
@@ -39,11 +46,16 @@ def adapt(ipywidgets: ModuleType) -> None:
     _replace(interaction, "clear_output", clear_output)
     _replace(interaction, "show_inline_matplotlib_plots", show_inline_matplotlib_plots)
     _replace(widget_output, "clear_output", clear_output)
+    shell = getattr(widget_output, "InteractiveShell", None)
+    if shell is not None and shell is not _FormattingShell:
+        _shell_class["original"] = widget_output.InteractiveShell
+        widget_output.InteractiveShell = _FormattingShell
 
 
 def _replace(module: ModuleType | None, name: str, replacement: Callable[..., Any]) -> None:
-    if module is None or not callable(getattr(module, name, None)):
-        return
+    current = getattr(module, name, None)
+    if module is None or not callable(current) or current is replacement:
+        return  # absent, or adapted already (a kernel served earlier)
     _originals[(module.__name__, name)] = getattr(module, name)
     setattr(module, name, replacement)
 
@@ -82,3 +94,25 @@ def show_inline_matplotlib_plots() -> None:
             original()
         return
     backend.show_pending(cell)
+
+
+class _DisplayFormatter:
+    """What ``Output.append_display_data`` asks of IPython's shell: a mimebundle."""
+
+    @staticmethod
+    def format(obj: Any, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .display import format_object
+
+        return format_object(obj, include, exclude)
+
+
+class _FormattingShell:
+    """Stands for ``InteractiveShell`` in ``ipywidgets.widgets.widget_output``."""
+
+    display_formatter = _DisplayFormatter()
+
+    @classmethod
+    def instance(cls, *args: Any, **kwargs: Any) -> Any:
+        if router.cell() is None:
+            return _shell_class["original"].instance(*args, **kwargs)
+        return cls
