@@ -96,6 +96,18 @@ class CommPackageTests(WidgetTestCase):
             check.of_type("execute_result")[0]["content"]["data"]["text/plain"], "([{'a': 1}], 'f1')"
         )
 
+    async def test_a_comm_belongs_to_the_kernel_of_the_cell_that_made_it(self) -> None:
+        first = await self.start()
+        other_kernel = PythonKernel()
+        second = await connect(self, await serve(self, other_kernel))
+        code = "import comm\nc = comm.create_comm(target_name='test.which')"
+        one, two = await first.execute(code), await second.execute(code)
+        [a], [b] = one.of_type("comm_open"), two.of_type("comm_open")
+        self.assertEqual(a["content"]["comm_id"], self.kernel.namespace["c"].comm_id)
+        self.assertEqual(b["content"]["comm_id"], other_kernel.namespace["c"].comm_id)
+        info = await second.comm_info(target_name="test.which")
+        self.assertEqual(list(info["content"]["comms"]), [b["content"]["comm_id"]])
+
     async def test_closing_from_either_side(self) -> None:
         await self.start()
         result = await self.ok(
@@ -170,18 +182,32 @@ class NoDeadlockTests(WidgetTestCase):
     async def test_a_reply_that_comes_before_the_cell_waits_is_not_lost(self) -> None:
         await self.start()
         self.kernel.namespace["gate"] = gate = __import__("threading").Event()
+        inbox = self.kernel.comm_inbox
+        accepted: Deferred = Deferred()
+
+        def accept(request):
+            taken = type(inbox).accept(inbox, request)
+            if taken and not accepted.called:
+                accepted.callback(request)
+            return taken
+
+        inbox.accept = accept
+        served = []
+        self.client.watch_iopub(
+            lambda m: served.append(m) if m["parent_header"].get("msg_type") == "comm_msg" else None
+        )
         asked = self.answer_the_question()
         # The cell sends the question, then blocks (not on the reactor) until
-        # the answer has arrived; only then does it wait on the reactor.
+        # the answer is in the inbox; only then does it wait on the reactor.
         running = self.execute(self.SETUP + "gate.wait(20)\nrun_in_reactor(lambda: reply)\n", timeout=20)
         await asked
-        served = wait_for(self.client, lambda m: m["msg_type"] == "status" and m["parent_header"].get("msg_type") == "comm_msg")
-        # The answer is taken out of the shell queue; it is served once the cell waits.
+        await accepted
+        self.assertEqual(served, [], "not served while the cell is busy")
         gate.set()
         result = await running
-        await served
         self.assertEqual(result.content["status"], "ok")
         self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42")
+        self.assertEqual([m["content"]["execution_state"] for m in served], ["busy", "idle"])
 
     async def test_comm_messages_during_a_busy_cell_run_after_it_and_before_the_next_cell(self) -> None:
         await self.start()

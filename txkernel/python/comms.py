@@ -66,7 +66,10 @@ class KernelView:
         self._kernel.publish(msg_type, content or {})
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._kernel, name)
+        kernel = self.__dict__.get("_kernel")
+        if kernel is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(kernel, name)
 
 
 class Comm(BaseComm):
