@@ -361,8 +361,15 @@ class IpywidgetsTests(WidgetTestCase):
             "comm_msg",
             {"comm_id": slider_id, "data": {"method": "update", "state": {"value": 4}, "buffer_paths": []}},
         )
+        done = wait_for(
+            self.client,
+            lambda m: m["msg_type"] == "status"
+            and m["content"]["execution_state"] == "idle"
+            and m["parent_header"].get("msg_id") == msg["header"]["msg_id"],
+        )
         [stream] = await printed
         self.assertEqual(stream["parent_header"]["msg_id"], msg["header"]["msg_id"])
+        await done  # the handler has finished: the kernel may stop
 
 
 class JupyterClientWidgetTests(WidgetTestCase):

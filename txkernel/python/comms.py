@@ -91,7 +91,7 @@ class Comm(BaseComm):
         self._channel: txcomm.Comm | None = None
         if channel is not None:
             self._listen(channel)
-        super().__init__(target_name, data, metadata, buffers, **kwargs)
+        super().__init__(target_name, data, metadata, list(buffers) if buffers else None, **kwargs)
 
     def publish_msg(
         self,

@@ -87,9 +87,9 @@ class _Finder(importlib.abc.MetaPathFinder):
             return None
         finally:
             delattr(self._finding, fullname)
-        loader = getattr(spec, "loader", None)
+        loader: Any = getattr(spec, "loader", None)
         exec_module = getattr(loader, "exec_module", None)
-        if spec is None or exec_module is None:
+        if spec is None or loader is None or exec_module is None:
             return None
 
         def exec_then_hook(module: ModuleType) -> None:

@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
@@ -117,7 +117,7 @@ def _matplotlib_imported(module: ModuleType) -> None:
     module.interactive(True)
 
 
-def _figure_bundle(figure: object) -> tuple[dict, dict]:
+def _figure_bundle(figure: Any) -> tuple[dict, dict]:
     from .matplotlib_inline import value_bundle
 
     return value_bundle(figure)

@@ -48,8 +48,8 @@ def adapt(ipywidgets: ModuleType) -> None:
     _replace(widget_output, "clear_output", clear_output)
     shell = getattr(widget_output, "InteractiveShell", None)
     if shell is not None and shell is not _FormattingShell:
-        _shell_class["original"] = widget_output.InteractiveShell
-        widget_output.InteractiveShell = _FormattingShell
+        _shell_class["original"] = shell
+        setattr(widget_output, "InteractiveShell", _FormattingShell)  # noqa: B010
 
 
 def _replace(module: ModuleType | None, name: str, replacement: Callable[..., Any]) -> None:
