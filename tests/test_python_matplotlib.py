@@ -197,6 +197,9 @@ class InlineFigureTests(InlineTestCase):
         self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "'agg'")
         self.assertEqual(result.of_type("display_data"), [])
         self.assertEqual(await self.value("len(plt.get_fignums())"), "1")
+        # Figures made under Agg stay Agg figures: start a new one.
+        back = await self.ok(f"matplotlib.use({INLINE!r})\nplt.ion()\nplt.close('all')\nplt.plot([3, 4])")
+        self.assertEqual(len(self.images(back)), 1)
 
     async def test_figures_of_the_host_are_not_shown_or_closed_by_cells(self) -> None:
         await self.start()

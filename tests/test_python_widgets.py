@@ -179,6 +179,29 @@ class NoDeadlockTests(WidgetTestCase):
         await asked
         self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42")
 
+    async def test_comms_are_served_while_a_cell_waits_for_input(self) -> None:
+        await self.start()
+        await self.ok(
+            """
+            import comm
+            c = comm.create_comm(target_name="test.echo")
+            c.on_msg(lambda msg: c.send({"echo": msg["content"]["data"]}))
+            """
+        )
+        comm_id = self.kernel.namespace["c"].comm_id
+
+        def on_input(prompt, password):
+            echoed = wait_for(self.client, lambda m: m["msg_type"] == "comm_msg" and "echo" in m["content"]["data"])
+            self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"while": "asking"}})
+            # The answer is typed only once the comm handler has run.
+            return echoed.addCallback(lambda found: "typed after " + str(found[0]["content"]["data"]["echo"]))
+
+        result = await self.client.execute("input('name? ')", on_input=on_input, timeout=20)
+        self.assertEqual(
+            result.of_type("execute_result")[0]["content"]["data"]["text/plain"],
+            "\"typed after {'while': 'asking'}\"",
+        )
+
     async def test_a_reply_that_comes_before_the_cell_waits_is_not_lost(self) -> None:
         await self.start()
         self.kernel.namespace["gate"] = gate = __import__("threading").Event()
