@@ -232,6 +232,54 @@ class NoDeadlockTests(WidgetTestCase):
         self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42")
         self.assertEqual([m["content"]["execution_state"] for m in served], ["busy", "idle"])
 
+    async def test_a_thread_of_the_cell_waiting_on_the_reactor_does_not_let_comms_in(self) -> None:
+        await self.start()
+        ns = self.kernel.namespace
+        threading = __import__("threading")
+        ns["gate"], ns["hold"] = threading.Event(), Deferred()
+        self.addCleanup(lambda: ns["hold"].called or ns["hold"].callback(None))
+        inbox = self.kernel.comm_inbox
+        accepted: Deferred = Deferred()
+
+        def accept(request):
+            taken = type(inbox).accept(inbox, request)
+            if taken and not accepted.called:
+                accepted.callback(len(inbox._pending))
+            return taken
+
+        inbox.accept = accept
+        await self.ok(
+            """
+            import comm, threading
+            seen = []
+            c = comm.create_comm(target_name="test.threads")
+            c.on_msg(lambda msg: seen.append(threading.current_thread().name))
+            """
+        )
+        comm_id = ns["c"].comm_id
+        ready = wait_for(self.client, lambda m: m["msg_type"] == "stream" and "ready" in m["content"]["text"])
+        running = self.execute(
+            """
+            began = threading.Event()
+            def waits():
+                run_in_reactor(lambda: began.set() or hold)
+            threading.Thread(target=waits, daemon=True).start()
+            began.wait(10)
+            print("ready", flush=True)
+            gate.wait(20)
+            list(seen)
+            """
+        )
+        await ready
+        self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {}})
+        # The cell's own code is running: the message waits for it.
+        self.assertEqual(await accepted, 1)
+        ns["gate"].set()
+        result = await running
+        self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "[]")
+        after = await self.ok("seen")
+        self.assertEqual(after.of_type("execute_result")[0]["content"]["data"]["text/plain"], "['txkernel-execute']")
+
     async def test_comm_messages_during_a_busy_cell_run_after_it_and_before_the_next_cell(self) -> None:
         await self.start()
         await self.ok(

@@ -18,8 +18,9 @@ shell queue and into this inbox, which serves them:
   in the same order as it would without the inbox.
 
 Every message served here gets ``status: busy``/``idle`` as usual.
-:meth:`CommInbox.accept` and :meth:`CommInbox.waiting`'s calls run on the
-reactor thread; :meth:`CommInbox.run` runs on the execution thread.
+:meth:`CommInbox.accept` and the calls :meth:`CommInbox.waiting` wraps run on
+the reactor thread; :meth:`CommInbox.run` and :meth:`CommInbox.waiting` on
+the execution thread.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class CommInbox:
         self._lock = threading.Lock()
         self._pending: deque[Request] = deque()
         self._open = False  # a job runs on the execution thread
+        self._runner: int | None = None  # that thread's ident
         self._waiting = 0  # that job waits on the reactor (reactor thread only)
 
     # -- reactor thread --
@@ -69,12 +71,16 @@ class CommInbox:
             self._serve_while_waiting()
         return True
 
-    def waiting(self, f: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
-        """Wrap ``f``, which the execution thread runs on the reactor and waits for.
+    def waiting(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap ``f``, which the calling thread will run on the reactor and wait for.
 
-        While the Deferred of the wrapped call is pending, comm messages are
-        served on the reactor thread as they come.
+        Called on the execution thread, while it runs a job: while the
+        Deferred of the wrapped call is pending, comm messages are served on
+        the reactor thread as they come.  Called on any other thread (one a
+        cell started goes on alongside it), ``f`` is returned as it is.
         """
+        if threading.get_ident() != self._runner:
+            return f
 
         def wait_on_reactor(*args: Any, **kwargs: Any) -> Deferred[Any]:
             self._waiting += 1
@@ -103,6 +109,7 @@ class CommInbox:
         """Run the job ``f(*args)``; then serve what arrived and was not served yet."""
         with self._lock:
             self._open = True
+            self._runner = threading.get_ident()
         try:
             return f(*args)
         finally:
@@ -114,6 +121,7 @@ class CommInbox:
             with self._lock:
                 if not self._pending:
                     self._open = False
+                    self._runner = None
                     return
                 request = self._pending.popleft()
             self._serve(request)
