@@ -15,6 +15,7 @@ from twisted.trial.unittest import TestCase
 from txkernel.python import PythonKernel
 
 from .helpers import OtherThread, connect, serve, wait_for
+from .test_python_launched import LaunchedKernelTestCase
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -483,3 +484,45 @@ class JupyterClientWidgetTests(WidgetTestCase):
         self.assertIn(WIDGET_VIEW, value["content"]["data"])
         [result] = [m for m in later if m["msg_type"] == "execute_result"]
         self.assertEqual(result["content"]["data"]["text/plain"], "8")
+
+
+class LaunchedWidgetTests(LaunchedKernelTestCase):
+    """In the process Jupyter launches (cells on the main thread)."""
+
+    async def test_a_slider_and_a_cell_awaiting_the_frontend(self) -> None:
+        client = await self.launch()
+        made = await client.execute("import ipywidgets\ns = ipywidgets.IntSlider(1)\ns")
+        [opened] = [
+            m for m in made.of_type("comm_open")
+            if m["content"]["data"]["state"]["_model_name"] == "IntSliderModel"
+        ]
+        comm_id = opened["content"]["comm_id"]
+        client.send(
+            "shell",
+            "comm_msg",
+            {"comm_id": comm_id, "data": {"method": "update", "state": {"value": 6}, "buffer_paths": []}},
+        )
+        moved = wait_for(client, lambda m: m["msg_type"] == "comm_msg" and m["content"]["data"].get("question"))
+        waiting = client.execute(
+            textwrap.dedent(
+                """
+                import comm
+                from twisted.internet.defer import Deferred
+                reply = Deferred()
+                c = comm.create_comm(target_name="test.ask")
+                c.on_msg(lambda msg: reply.callback(msg["content"]["data"]["answer"]))
+                c.send({"question": s.value})
+                await reply
+                """
+            ),
+            timeout=30,
+        )
+        [question] = await moved
+        client.send(
+            "shell",
+            "comm_msg",
+            {"comm_id": question["content"]["comm_id"], "data": {"answer": question["content"]["data"]["question"] * 7}},
+        )
+        result = await waiting
+        self.assertEqual(result.content["status"], "ok", result.content)
+        self.assertEqual(result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42")
