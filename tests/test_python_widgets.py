@@ -332,6 +332,34 @@ class IpywidgetsTests(WidgetTestCase):
         self.assertEqual(update["content"]["data"]["method"], "update")
         self.assertEqual(update["content"]["data"]["state"], {"value": 9})
 
+    async def test_binary_state_travels_as_buffers(self) -> None:
+        await self.start()
+        result = await self.ok(
+            "import ipywidgets\nimg = ipywidgets.Image(value=b'abc', format='png')\nimg.value = memoryview(b'xyz')"
+        )
+        [opened] = [m for m in self.comm_opens(result) if m["content"]["data"]["state"]["_model_name"] == "ImageModel"]
+        self.assertEqual(opened["content"]["data"]["buffer_paths"], [["value"]])
+        self.assertEqual(opened["buffers"], [b"abc"])
+        [update] = result.of_type("comm_msg")
+        self.assertEqual(update["buffers"], [b"xyz"])
+
+    async def test_a_button_click_runs_its_callback(self) -> None:
+        await self.start()
+        made = await self.ok(
+            "import ipywidgets\nclicks = []\nb = ipywidgets.Button(description='go')\nb.on_click(lambda b: clicks.append(b.description))\nb"
+        )
+        [opened] = [m for m in self.comm_opens(made) if m["content"]["data"]["state"]["_model_name"] == "ButtonModel"]
+        self.client.send(
+            "shell",
+            "comm_msg",
+            {"comm_id": opened["content"]["comm_id"], "data": {"method": "custom", "content": {"event": "click"}}},
+        )
+        self.assertEqual(await self.value_of("clicks"), "['go']")
+
+    async def value_of(self, code: str) -> str:
+        result = await self.ok(code)
+        return result.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+
     async def test_the_frontend_moves_the_slider(self) -> None:
         await self.start()
         _, comm_id = await self.slider(5)
