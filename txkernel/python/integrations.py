@@ -59,7 +59,11 @@ def attach(kernel: PythonKernel) -> None:
 
 
 def detach(kernel: PythonKernel) -> None:
-    """``kernel`` stops serving; after the last one, libraries are left alone."""
+    """``kernel`` stops serving; after the last one, ``comm`` gets its own functions back.
+
+    (ipywidgets' replaced functions then call IPython's; a backend chosen
+    for cells stays, as ``matplotlib.use`` would.)
+    """
     with _lock:
         if kernel in _kernels:
             _kernels.remove(kernel)
