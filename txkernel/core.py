@@ -128,7 +128,7 @@ class KernelCore:
         request = Request(channel, identities, msg)
         if channel == "stdin":
             self.stdin.input_reply(request)
-        else:
+        elif not (channel == "shell" and self.interpreter.serve_out_of_turn(request)):
             self.dispatcher.accept(request)
         for watcher in list(self._request_watchers):
             watcher(request)

@@ -139,6 +139,8 @@ class Interpreter(Protocol):
         self, request: Request, deliver: Callable[[], object]
     ) -> Deferred[None] | None: ...
 
+    def serve_out_of_turn(self, request: Request) -> bool: ...
+
     def subshell_created(self, subshell_id: str) -> None: ...
 
     def subshell_deleted(self, subshell_id: str) -> Deferred[None] | None: ...
@@ -264,6 +266,12 @@ class BaseInterpreter:
         default at once, on the reactor thread."""
         deliver()
         return None
+
+    def serve_out_of_turn(self, request: Request) -> bool:
+        """Called as each shell request arrives: True means the interpreter
+        has taken it to serve itself (busy/idle and reply included), out of
+        its queue.  By default every request waits its turn."""
+        return False
 
     def subshell_created(self, subshell_id: str) -> None:
         """A subshell was created; its requests come with ``subshell_id``."""

@@ -21,6 +21,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from . import formatters
+
 __all__ = [
     "HTML",
     "JSON",
@@ -81,7 +83,10 @@ def format_object(
     """
     data: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    if _has_repr_methods(obj):
+    known = formatters.lookup(obj)
+    if known is not None:
+        data, metadata = dict(known[0]), dict(known[1])
+    elif _has_repr_methods(obj):
         _add_mimebundle(obj, include, exclude, data, metadata)
         for mimetype, name in REPR_METHODS:
             if mimetype in data or not _wanted(mimetype, include, exclude):

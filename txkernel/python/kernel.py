@@ -24,7 +24,9 @@ from .. import __version__
 from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
 from ..request import Request
 from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
+from . import cellhooks, integrations
 from .cell import cell_filename, compile_cell, error_reply
+from .comm_inbox import CommInbox
 from .completeness import is_complete
 from .completion import complete
 from .display import DisplayPublisher, format_object
@@ -105,6 +107,9 @@ class PythonKernel(BaseInterpreter):
         #: The execution thread of the parent shell (None) and of each subshell.
         self._executors: dict[str | None, Any] = {}
         self._reactor: Any = None
+        self.comm_inbox = CommInbox(
+            self.comms, lambda *args, **kwargs: self.host.publish(*args, **kwargs), self._run_in_comm_cell
+        )
 
     # -- life cycle (reactor thread) --
 
@@ -121,6 +126,7 @@ class PythonKernel(BaseInterpreter):
         self._executors[None].start()
         self._fill_namespace()
         router.install(self, reactor)
+        integrations.attach(self)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
@@ -134,6 +140,7 @@ class PythonKernel(BaseInterpreter):
         if self.output is not None:
             self.output.close()
         router.uninstall(self)
+        integrations.detach(self)
         executors, self._executors = self._executors, {}
         stopped = DeferredList([e.stop() for e in executors.values()], consumeErrors=True)
         stopped.addTimeout(5, self._reactor)
@@ -229,7 +236,13 @@ class PythonKernel(BaseInterpreter):
         Waits for a Deferred result.  Output of ``f`` goes to the calling cell.
         """
         context = contextvars.copy_context()
-        return call_in_reactor(self._reactor, context.run, f, *args, **kwargs)
+        return call_in_reactor(self._reactor, self._waiting(context.run), f, *args, **kwargs)
+
+    def _waiting(self, f: Any) -> Any:
+        """``f`` for the execution thread to wait on: comms are served meanwhile."""
+        from twisted.python.threadable import isInIOThread
+
+        return f if isInIOThread() else self.comm_inbox.waiting(f)
 
     def request_input(
         self, prompt: str = "", password: bool = False, request: Request | None = None
@@ -249,7 +262,9 @@ class PythonKernel(BaseInterpreter):
         if self.output is not None:
             self.output.flush()
         try:
-            return call_in_reactor(self._reactor, self.host.request_input, prompt, password, cell.request)
+            return call_in_reactor(
+                self._reactor, self._waiting(self.host.request_input), prompt, password, cell.request
+            )
         except InputInterrupted:
             raise KeyboardInterrupt from None
         except StdinUnreachable as e:
@@ -270,6 +285,10 @@ class PythonKernel(BaseInterpreter):
             execution.counted,
         )
         executor = self._executor(execution.request)
+        if execution.subshell_id is None:
+            return executor.submit(
+                self.comm_inbox.run, self._run_cell, execution.code, cell, execution.user_expressions
+            )
         return executor.submit(self._run_cell, execution.code, cell, execution.user_expressions)
 
     def _run_cell(self, code: str, cell: Cell, user_expressions: dict[str, str]) -> dict[str, Any]:
@@ -284,6 +303,7 @@ class PythonKernel(BaseInterpreter):
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
         finally:
+            cellhooks.cell_ended(cell)
             if self.output is not None:
                 self.output.flush()
             current_cell.reset(token)
@@ -359,13 +379,23 @@ class PythonKernel(BaseInterpreter):
     # goes to the comm request.
 
     def deliver_comm(self, request: Request, deliver: Callable[[], object]) -> Deferred[None]:
-        def run() -> None:
-            token = current_cell.set(Cell(self, request, silent=True, count=self.host.execution_count))
-            try:
-                deliver()
-            finally:
-                if self.output is not None:
-                    self.output.flush()
-                current_cell.reset(token)
+        executor = self._executor(request)
+        if request.subshell_id is None:
+            return executor.submit(self.comm_inbox.run, self._run_in_comm_cell, request, deliver)
+        return executor.submit(self._run_in_comm_cell, request, deliver)
 
-        return self._executor(request).submit(run)
+    def _run_in_comm_cell(self, request: Request, call: Callable[[], object]) -> None:
+        cell = Cell(self, request, silent=True, count=self.host.execution_count)
+        token = current_cell.set(cell)
+        try:
+            call()
+        finally:
+            cellhooks.cell_ended(cell)
+            if self.output is not None:
+                self.output.flush()
+            current_cell.reset(token)
+
+    def serve_out_of_turn(self, request: Request) -> bool:
+        # Parent-shell comm messages that arrive while a cell runs: see
+        # comm_inbox.  (On a subshell they wait for its own thread.)
+        return request.subshell_id is None and self.comm_inbox.accept(request)
