@@ -451,10 +451,14 @@ class DisplayPublisherTests(SynchronousTestCase):
             [("clear_output", {"wait": False}), ("clear_output", {"wait": True})],
         )
 
-    def test_failing_repr_method_does_not_stop_display(self) -> None:
+    def test_failing_repr_method_shows_its_error_and_does_not_stop_display(self) -> None:
         self.publisher.display(Failing())
+        [(error_type, error), (data_type, content)] = self.send.sent
+        self.assertEqual(error_type, "error")
+        self.assertEqual(error["ename"], "ValueError")
+        self.assertEqual(set(error), {"ename", "evalue", "traceback"})
+        self.assertEqual(data_type, "display_data")
         self.assertEqual(
-            self.send.sent[0][1]["data"],
-            {"text/plain": "Failing()", "text/markdown": "*fine*"},
+            content["data"], {"text/plain": "Failing()", "text/markdown": "*fine*"}
         )
-        self.flushLoggedErrors(ValueError)
+        self.assertEqual(self.flushLoggedErrors(ValueError), [])

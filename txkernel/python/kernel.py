@@ -31,7 +31,7 @@ from ..wire import Wire
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
 from .completion import complete
-from .display import DisplayPublisher, format_object
+from .display import DisplayPublisher, format_object, format_result
 from .executor import ThreadExecutor, call_in_reactor
 from .history import History
 from .inspection import help_text, inspect, parse_help_request
@@ -181,18 +181,23 @@ class PythonKernel(Kernel):
         ns["___"], ns["__"], ns["_"] = ns.get("__"), ns.get("_"), value
         if cell.silent:
             return
-        data, metadata = format_object(value)
+        errors: list[Exception] = []
+        bundle = format_result(value, errors)  # None: it displayed itself
+        data, metadata = bundle or ({}, {})
         if cell.counted:
             ns[f"_{cell.count}"] = value
             out = ns.get("Out")
             if isinstance(out, dict):
                 out[cell.count] = value
             self.history.set_output(cell.count, data.get("text/plain"))
-        self.publish(
-            "execute_result",
-            {"execution_count": cell.count, "data": data, "metadata": metadata},
-            parent=cell.request,
-        )
+        if bundle is not None:
+            self.publish(
+                "execute_result",
+                {"execution_count": cell.count, "data": data, "metadata": metadata},
+                parent=cell.request,
+            )
+        if errors:
+            raise errors[0]  # a failing repr fails the cell, as in ipykernel 7
 
     # -- what cell code calls (execution thread) --
 
