@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
@@ -11,14 +12,16 @@ from txkernel.python import PythonKernel
 
 from .helpers import connect, serve
 
+original_showwarnmsg = warnings._showwarnmsg  # type: ignore[attr-defined]
+
 
 class OutputTestCase(TestCase):
     timeout = 60
 
     async def start(self) -> None:
         self.kernel = PythonKernel()
-        service = await serve(self, self.kernel)
-        self.client = await connect(self, service)
+        self.service = await serve(self, self.kernel)
+        self.client = await connect(self, self.service)
 
     def execute(self, code: str, **kwargs) -> Deferred:
         """Fires with the ExecuteResult of ``code`` (dedented)."""
@@ -62,7 +65,9 @@ class FailingReprTests(OutputTestCase):
         result = await self.execute(FAILING_REPR + "Unprintable()")
         self.assertEqual(result.content["status"], "error")
         self.assertEqual(result.content["ename"], "KeyError")
-        self.assertIn('raise KeyError("no repr")', "\n".join(result.content["traceback"]))
+        self.assertIn(
+            'raise KeyError("no repr")', "\n".join(result.content["traceback"])
+        )
         [value] = result.of_type("execute_result")
         self.assertIn("Unprintable object at", value["content"]["data"]["text/plain"])
 
@@ -72,7 +77,9 @@ class FailingReprTests(OutputTestCase):
         result = await self.execute("'fine'")
         self.assertEqual(result.content["status"], "ok")
 
-    async def test_display_of_a_failing_repr_shows_the_error_and_the_cell_goes_on(self) -> None:
+    async def test_display_of_a_failing_repr_shows_the_error_and_the_cell_goes_on(
+        self,
+    ) -> None:
         await self.start()
         result = await self.execute(FAILING_HTML + "display(Bad())\nprint('after')")
         self.assertEqual(result.content["status"], "ok")
@@ -104,7 +111,9 @@ class DisplayProtocolTests(OutputTestCase):
             shown["content"]["data"],
             {"text/plain": "chart", "application/vnd.test+json": {"n": 1}},
         )
-        self.assertEqual((await self.execute("type(_).__name__")).content["status"], "ok")
+        self.assertEqual(
+            (await self.execute("type(_).__name__")).content["status"], "ok"
+        )
 
     async def test_display_calls_ipython_display(self) -> None:
         await self.start()
@@ -115,7 +124,9 @@ class DisplayProtocolTests(OutputTestCase):
 
     async def test_a_failing_ipython_display_of_the_result_fails_the_cell(self) -> None:
         await self.start()
-        code = "class Broken:\n    def _ipython_display_(self):\n        1 / 0\nBroken()"
+        code = (
+            "class Broken:\n    def _ipython_display_(self):\n        1 / 0\nBroken()"
+        )
         result = await self.execute(code)
         self.assertEqual(result.content["ename"], "ZeroDivisionError")
         self.assertIn("1 / 0", "\n".join(result.content["traceback"]))
@@ -139,11 +150,16 @@ class DisplayProtocolTests(OutputTestCase):
         first, second = (m["content"]["data"] for m in result.of_type("display_data"))
         self.assertEqual(
             first,
-            {"text/plain": "Plot(include=['text/html', 'text/plain'], exclude=None)", "text/html": "<div/>"},
+            {
+                "text/plain": "Plot(include=['text/html', 'text/plain'], exclude=None)",
+                "text/html": "<div/>",
+            },
         )
         self.assertEqual(set(second), {"text/plain", "image/svg+xml"})
         [value] = result.of_type("execute_result")
-        self.assertEqual(set(value["content"]["data"]), {"text/plain", "image/svg+xml", "text/html"})
+        self.assertEqual(
+            set(value["content"]["data"]), {"text/plain", "image/svg+xml", "text/html"}
+        )
 
     async def test_transient_and_update_display_reach_the_frontend(self) -> None:
         await self.start()
@@ -156,12 +172,20 @@ class DisplayProtocolTests(OutputTestCase):
             """
         )
         shown = result.of_type("display_data")
-        self.assertEqual(shown[0]["content"]["transient"], {"display_id": "bar", "note": "kept"})
+        self.assertEqual(
+            shown[0]["content"]["transient"], {"display_id": "bar", "note": "kept"}
+        )
         self.assertEqual(shown[1]["content"]["transient"], {"display_id": "other-id"})
         self.assertEqual(shown[1]["content"]["metadata"], {"isolated": True})
         updates = result.of_type("update_display_data")
         self.assertEqual(
-            [(u["content"]["transient"]["display_id"], u["content"]["data"]["text/plain"]) for u in updates],
+            [
+                (
+                    u["content"]["transient"]["display_id"],
+                    u["content"]["data"]["text/plain"],
+                )
+                for u in updates
+            ],
             [("bar", "'progress 1'"), ("other-id", "'other 2'")],
         )
 
@@ -193,3 +217,65 @@ class DisplayProtocolTests(OutputTestCase):
                 ("display_data", None),
             ],
         )
+
+
+class CellWarningTests(OutputTestCase):
+    """Warnings a cell raises go to its stderr; the host's stay the host's."""
+
+    def setUp(self) -> None:
+        # Python's own default: show once per location.
+        catcher = warnings.catch_warnings()
+        catcher.__enter__()
+        self.addCleanup(catcher.__exit__, None, None, None)
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        # What a host's logging (twisted.logger under twistd) installs.
+        self.host_shown: list[str] = []
+        self.patch(
+            warnings,
+            "showwarning",
+            lambda message, *args, **kwargs: self.host_shown.append(str(message)),
+        )
+
+    async def test_a_cells_warning_is_shown_in_the_cell_once_per_location(self) -> None:
+        await self.start()
+        result = await self.execute(
+            """
+            import warnings
+            for i in range(3):
+                warnings.warn("careful")
+            warnings.warn("elsewhere")
+            """
+        )
+        text = result.stream_text("stderr")
+        self.assertEqual(text.count("UserWarning: careful"), 1, text)
+        self.assertIn(
+            '<cell-1>:4: UserWarning: careful\n  warnings.warn("careful")\n', text
+        )
+        self.assertIn("UserWarning: elsewhere", text)
+        self.assertEqual(self.host_shown, [])
+
+    async def test_a_warning_from_a_thread_the_cell_started_is_the_cells(self) -> None:
+        await self.start()
+        result = await self.execute(
+            """
+            import threading, warnings
+            t = threading.Thread(target=lambda: warnings.warn("from a thread"))
+            t.start(); t.join()
+            """
+        )
+        self.assertIn("UserWarning: from a thread", result.stream_text("stderr"))
+
+    async def test_the_hosts_warnings_go_to_the_host(self) -> None:
+        await self.start()
+        await self.execute("1")
+        warnings.warn("the host's own", stacklevel=1)
+        self.assertEqual(self.host_shown, ["the host's own"])
+        result = await self.execute("2")
+        self.assertEqual(result.stream_text("stderr"), "")
+
+    async def test_warnings_are_shown_as_before_once_the_kernel_stops(self) -> None:
+        await self.start()
+        self.assertIsNot(warnings._showwarnmsg, original_showwarnmsg)
+        await self.service.stopService()
+        self.assertIs(warnings._showwarnmsg, original_showwarnmsg)

@@ -62,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from .connection import ConnectionFileError, read_connection_file
     from .parent import ParentWatcher, launched_by_jupyter
-    from .python import PythonKernel
+    from .python import PythonKernel, fdcapture
     from .python.executor import MainThreadExecutor
     from .service import KernelService
     from .tap import load_kernel_class
@@ -72,17 +72,21 @@ def serve(args: argparse.Namespace) -> int:
         info = read_connection_file(args.connection_file) if args.connection_file else None
     except (usage.UsageError, ConnectionFileError) as e:
         return _fail(str(e))
+    uses_executor = issubclass(kernel_class, PythonKernel)
+    # The process is the kernel's: what its cells (and their subprocesses and
+    # C extensions) write to fds 1 and 2 goes to the cells; the kernel's own
+    # log keeps the original stderr.
+    terminal = fdcapture.start().terminal("stderr") if uses_executor else sys.__stderr__
     # Launched by Jupyter (-f), stderr is the frontend's terminal: warnings
     # and errors only.  Run by hand, also say where to connect.
     level = LogLevel.warn if args.connection_file else LogLevel.info
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.__stderr__),
+        textFileLogObserver(terminal or sys.stderr),
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
     executor = MainThreadExecutor(reactor)
-    uses_executor = issubclass(kernel_class, PythonKernel)
     kernel: Any = kernel_class(executor=executor) if uses_executor else kernel_class()
     finished = threading.Event()
 
@@ -101,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         service.startService()
     except ConnectionFileError as e:
+        fdcapture.stop()
         return _fail(str(e))
 
     # SIGTERM ends the kernel as a shutdown_request would: the connection
@@ -124,6 +129,7 @@ def serve(args: argparse.Namespace) -> int:
             _wait_interruptibly(finished, lambda: reactor.callFromThread(kernel.interrupt))
     finally:
         _stop_reactor(reactor, service, reactor_thread)
+        fdcapture.stop()
     return 0
 
 

@@ -28,6 +28,7 @@ from ..kernel import (
     StdinUnreachable,
 )
 from ..wire import Wire
+from . import fdcapture
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
 from .completion import complete
@@ -256,6 +257,7 @@ class PythonKernel(Kernel):
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
         finally:
+            fdcapture.drain()  # output the cell wrote to fds 1 and 2 is the cell's
             if self.output is not None:
                 self.output.flush()
             current_cell.reset(token)

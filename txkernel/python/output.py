@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import cellwarnings, fdcapture
+
 if TYPE_CHECKING:
     from ..kernel import Request
     from .kernel import PythonKernel
@@ -204,8 +206,10 @@ class _Router:
         builtins.input = _input
         getpass.getpass = _getpass
         threading.Thread.start = _thread_start  # type: ignore[method-assign]
+        cellwarnings.install()
 
     def _unpatch(self) -> None:
+        cellwarnings.uninstall()
         self._unpatch_reactor()
         saved, self._saved = self._saved, {}
         if not saved:
@@ -286,12 +290,16 @@ class RoutedStream(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    def fileno(self) -> int:
+        return fdcapture.stream_fileno(self.name, self._original)
+
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         cell = router.cell()
         if cell is None:
             return self._original.write(text) if self._original is not None else len(text)
+        fdcapture.drain_if_due()  # what went to fds 1 and 2 before this text comes first
         cell.kernel.output.write(self.name, text, cell.request)
         return len(text)
 
