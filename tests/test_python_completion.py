@@ -21,7 +21,12 @@ from .helpers import connect, serve
 def _complete_at_end(
     code: str, namespace: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    return complete(code, len(code), {} if namespace is None else namespace)
+    """Complete at the end of ``code``, with time enough for all the work.
+
+    (The budget itself is tested with deadlines on a clock of the test's.)
+    """
+    namespace = {} if namespace is None else namespace
+    return complete(code, len(code), namespace, deadline=Deadline(60))
 
 
 def _replaced(code: str, reply: dict[str, Any], match: str) -> str:

@@ -246,7 +246,9 @@ class _Scope(Mapping[str, Any]):
         self._resolving: set[str] = set()
 
     def names(self) -> set[str]:
-        names = {name for name in self.namespace if isinstance(name, str)}
+        # list() of a dict is one step for the interpreter: safe while the
+        # execution thread adds names to it.
+        names = {name for name in list(self.namespace) if isinstance(name, str)}
         return names | set(self.bindings)
 
     def __iter__(self) -> Iterator[str]:
@@ -510,8 +512,8 @@ def _complete_name(context: _Context) -> _Completion | None:
         kind = scope.kind(name)
         if kind is not None:
             return kind, ""
-        if name in scope.namespace:
-            return _type_of(scope.namespace[name])
+        if name in scope:
+            return _type_of(scope[name])
         if name in scope.bindings:
             return "instance", ""
         return _type_of(getattr(builtins, name))

@@ -168,8 +168,13 @@ def _names_until(
 
 
 def _imported(dotted: str) -> types.ModuleType | None:
+    """The module if imported, and not still running its top level on some thread."""
     module = sys.modules.get(dotted)
-    return module if isinstance(module, types.ModuleType) else None
+    if not isinstance(module, types.ModuleType):
+        return None
+    if getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return None
+    return module
 
 
 def _find_spec(dotted: str) -> importlib.machinery.ModuleSpec | None:
