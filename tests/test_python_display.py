@@ -207,6 +207,27 @@ class FormatObjectTests(SynchronousTestCase):
         self.assertIn("text/plain", data)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
+    def test_failing_repr_methods_are_collected_when_asked(self) -> None:
+        errors: list[Exception] = []
+        data, _ = format_object(Failing(), errors=errors)
+        self.assertEqual(data, {"text/plain": "Failing()", "text/markdown": "*fine*"})
+        self.assertEqual([type(e) for e in errors], [ValueError])
+        self.assertEqual(self.flushLoggedErrors(ValueError), [])
+
+    def test_not_implemented_declines_a_format_quietly(self) -> None:
+        class Declining:
+            def _repr_html_(self):
+                raise NotImplementedError
+
+            def __repr__(self):
+                return "Declining()"
+
+        errors: list[Exception] = []
+        self.assertEqual(format_object(Declining(), errors=errors)[0], {"text/plain": "Declining()"})
+        self.assertEqual(errors, [])
+        format_object(Declining())
+        self.assertEqual(self.flushLoggedErrors(NotImplementedError), [])
+
     def test_failing_repr_still_gives_text_plain(self) -> None:
         class Broken:
             def __repr__(self):

@@ -71,6 +71,15 @@ class FailingReprTests(OutputTestCase):
         [value] = result.of_type("execute_result")
         self.assertIn("Unprintable object at", value["content"]["data"]["text/plain"])
 
+    async def test_a_failing_repr_of_an_async_cells_result_fails_the_cell(self) -> None:
+        await self.start()
+        code = FAILING_HTML + "from twisted.internet import defer\nawait defer.succeed(None)\nBad()"
+        result = await self.execute(code)
+        self.assertEqual(result.content["ename"], "ValueError")
+        shown = "\n".join(result.content["traceback"])
+        self.assertIn('raise ValueError("no html today")', shown)
+        self.assertNotIn("txkernel", shown)
+
     async def test_the_next_cell_runs_normally(self) -> None:
         await self.start()
         await self.execute(FAILING_HTML + "Bad()")

@@ -84,7 +84,8 @@ def format_object(
 
     ``include`` / ``exclude`` restrict the rich mimetypes; ``text/plain`` is
     always present.  A failing ``_repr_*_`` method (or ``__repr__``) is
-    skipped: its exception is appended to *errors* when given, else logged.
+    skipped: its exception is appended to *errors* when given, else logged;
+    one raising ``NotImplementedError`` declines quietly.
     """
     data: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
@@ -159,6 +160,8 @@ def _reporter(obj: object, errors: list[Exception] | None) -> _Report:
     """Where the exceptions of failing repr methods go: *errors*, or the log."""
 
     def report(name: str, error: Exception) -> None:
+        if isinstance(error, NotImplementedError):
+            return  # the method declines to give this format, as IPython allows
         if errors is not None:
             errors.append(error)
         else:

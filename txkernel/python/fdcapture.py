@@ -172,8 +172,11 @@ class FdCapture:
             for captured in self._captured:
                 self._read_available(captured)
 
-    def stop(self) -> None:
-        """Restore the descriptors (after delivering what is left) and end the reader thread."""
+    def stop(self, close_terminals: bool = True) -> None:
+        """Restore the descriptors (after delivering what is left) and end the reader thread.
+
+        The :meth:`terminal` streams stay usable unless ``close_terminals``.
+        """
         if self._stopped:
             return
         self.drain()
@@ -188,8 +191,9 @@ class FdCapture:
                 os.close(fd)
         for fd in (self._wake_read, self._wake_write):
             os.close(fd)
-        for stream in self._terminals.values():
-            stream.close()
+        if close_terminals:
+            for stream in self._terminals.values():
+                stream.close()
 
     def _read_loop(self) -> None:
         watched = [*self._read_ends, self._wake_read]
@@ -238,11 +242,14 @@ def start() -> FdCapture:
 
 
 def stop() -> None:
-    """Stop the process's capture, if one is running."""
+    """Stop the process's capture, if one is running.
+
+    Its terminal stream stays open: the log may still write to it.
+    """
     global _active
     capture, _active = _active, None
     if capture is not None:
-        capture.stop()
+        capture.stop(close_terminals=False)
 
 
 def active() -> FdCapture | None:
