@@ -264,6 +264,13 @@ class CellWarningTests(OutputTestCase):
         self.assertIn("UserWarning: elsewhere", text)
         self.assertEqual(self.host_shown, [])
 
+    async def test_a_cell_run_again_warns_again(self) -> None:
+        await self.start()
+        code = "import warnings\nwarnings.warn('again')"
+        for _ in range(2):
+            result = await self.execute(code)
+            self.assertEqual(result.stream_text("stderr").count("UserWarning: again"), 1)
+
     async def test_a_warning_from_a_thread_the_cell_started_is_the_cells(self) -> None:
         await self.start()
         result = await self.execute(

@@ -9,6 +9,9 @@ then calls ``warnings._showwarnmsg`` to show it.  While Python kernels serve,
 whatever shows warnings in this process, which under twistd is the log (the
 host's warnings stay the host's).
 
+:func:`new_cell` forgets where the previous cells warned from, so each run of
+a cell shows its warnings (once per location, by default), as ipykernel does.
+
 Wrapping ``_showwarnmsg`` rather than ``warnings.showwarning`` keeps the
 host's own ``showwarning`` (``twisted.logger`` installs one when logging
 begins, possibly after the kernel started) in charge of everything that is
@@ -21,7 +24,7 @@ import threading
 import warnings
 from typing import Any
 
-__all__ = ["install", "uninstall"]
+__all__ = ["install", "new_cell", "uninstall"]
 
 _lock = threading.Lock()
 _saved: Any = None
@@ -47,6 +50,19 @@ def uninstall() -> None:
         if getattr(warnings, "_showwarnmsg", None) is _show:
             warnings._showwarnmsg = _saved  # type: ignore[attr-defined]
         _saved = None
+
+
+def new_cell(namespace: dict[str, Any]) -> None:
+    """A cell starts in ``namespace``: its warnings show again, once per location.
+
+    Python remembers the locations it warned from in the module's
+    ``__warningregistry__``; for cells that is the kernel's namespace, so
+    without this a cell run again would stay silent (ipykernel shows the
+    warnings of each run too).
+    """
+    registry = namespace.get("__warningregistry__")
+    if isinstance(registry, dict):
+        registry.clear()
 
 
 def _show(message: Any) -> None:

@@ -28,7 +28,7 @@ from ..kernel import (
     StdinUnreachable,
 )
 from ..wire import Wire
-from . import fdcapture
+from . import cellwarnings, fdcapture
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
 from .completion import complete
@@ -249,6 +249,7 @@ class PythonKernel(Kernel):
         token = current_cell.set(cell)
         if not cell.silent:
             router.latest = cell
+        cellwarnings.new_cell(self.namespace)
         try:
             if cell.counted:
                 self._remember(cell.count, code)
