@@ -603,18 +603,30 @@ class ModulesNotImportedTests(SynchronousTestCase):
             """,
         )
         self.installed()
-        # A clock that says the budget is spent after a few readings: the
-        # import (blocked on the gate) cannot have finished by then.
-        ticks = itertools.count()
-        deadline = Deadline(3, clock=lambda: next(ticks))
+        imports = modules._Imports()
+        self.patch(modules, "_imports", imports)
+        # The import is blocked on the gate: whatever the clock says, it has
+        # not finished when the budget (a tenth of a second) is spent.
         code = f"import {name}\n{name}."
-        reply = complete(code, len(code), {}, deadline=deadline)
+        reply = complete(code, len(code), {}, deadline=Deadline(0.1))
         self.assertIn("written_in_source", reply["matches"])
         self.assertNotIn("made_at_import", reply["matches"])
-        [importer] = [t for t in threading.enumerate() if t.name == "txkernel-complete-import"]
+        importer = imports.running(name)
+        assert importer is not None
+        self.assertTrue(importer.is_alive())
         gate.set()
         importer.join(30)
         self.assertIn("made_at_import", _complete_at_end(code)["matches"])
+
+    def test_with_the_budget_spent_an_import_is_not_even_started(self) -> None:
+        name = self.names[0]
+        self.write_module(name, "def written_in_source(): pass\n")
+        self.installed()
+        found = modules.find_module(name, lambda: 0.0)
+        assert isinstance(found, modules.StaticModule)
+        self.assertIn("written_in_source", modules.module_names(found))
+        self.assertIsNone(modules._imports.running(name))
+        self.assertNotIn(name, sys.modules)
 
     def test_a_submodule_not_yet_imported_completes_as_an_attribute(self) -> None:
         package = self.names[1]
@@ -628,6 +640,11 @@ class ModulesNotImportedTests(SynchronousTestCase):
             _complete_at_end(f"import {package}; {package}.tools.sh")["matches"], ["sharpen"]
         )
         self.assertEqual(_complete_at_end(f"from {package}.tools import sh")["matches"], ["sharpen"])
+        # A package an earlier cell imported, its submodule not imported yet.
+        imported = __import__(package)
+        self.addCleanup(sys.modules.pop, f"{package}.tools", None)
+        self.assertEqual(_complete_at_end("p.tools.sh", {"p": imported})["matches"], ["sharpen"])
+        self.assertNotIn(f"{package}.tools", sys.modules)
 
     def test_scanning_for_modules_stops_at_the_deadline(self) -> None:
         name = self.names[0]

@@ -311,18 +311,17 @@ class _Scope(Mapping[str, Any]):
         return _UNRESOLVED
 
     def member(self, module: Any, name: str) -> Any:
-        """``module.name`` for a module object or a module known by source; may find a submodule."""
+        """``module.name`` for a module or a module known by source; may be a submodule."""
         if isinstance(module, types.ModuleType):
             try:
                 return _get_attribute(module, name, False)
             except AttributeError:
-                pass
-        elif not isinstance(module, StaticModule):
+                parent = module.__name__
+        elif isinstance(module, StaticModule):
+            parent = module.name
+        else:
             return _UNRESOLVED
-        found = find_module(
-            f"{module.__name__ if isinstance(module, types.ModuleType) else module.name}.{name}",
-            self.deadline.remaining,
-        )
+        found = find_module(f"{parent}.{name}", self.deadline.remaining)
         return _UNRESOLVED if found is None else found
 
 
