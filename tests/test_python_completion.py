@@ -605,10 +605,11 @@ class ModulesNotImportedTests(SynchronousTestCase):
         self.installed()
         imports = modules._Imports()
         self.patch(modules, "_imports", imports)
-        # The import is blocked on the gate: whatever the clock says, it has
-        # not finished when the budget (a tenth of a second) is spent.
+        # A clock that stands still: a tenth of a second is always left, so
+        # the import starts and is waited for until 40 ms are left; blocked on
+        # the gate, it has not finished then.
         code = f"import {name}\n{name}."
-        reply = complete(code, len(code), {}, deadline=Deadline(0.1))
+        reply = complete(code, len(code), {}, deadline=Deadline(0.1, clock=lambda: 0.0))
         self.assertIn("written_in_source", reply["matches"])
         self.assertNotIn("made_at_import", reply["matches"])
         importer = imports.running(name)
@@ -666,7 +667,9 @@ class KernelCompletionTests(TestCase):
     timeout = 60
 
     async def test_the_cell_text_and_types_reach_the_frontend(self) -> None:
-        service = await serve(self, PythonKernel())
+        kernel = PythonKernel()
+        kernel.completion_budget = 60  # all the work done, however loaded the machine
+        service = await serve(self, kernel)
         client = await connect(self, service)
         reply = (await client.complete("import collections; collections.Ord"))["content"]
         self.assertEqual(reply["matches"], ["OrderedDict"])

@@ -45,7 +45,9 @@ class NotebookUserTests(LaunchedKernelTestCase):
         found = await self.thread.run(drive)
         self.assertEqual(found["complete"]["matches"], ["OrderedDict"])
         [entry] = found["complete"]["metadata"]["_jupyter_types_experimental"]
-        self.assertEqual(entry["type"], "class")
+        # "class", unless the machine is so loaded that 150 ms went by first.
+        self.assertIn(entry["type"], ("class", "<unknown>"))
+        self.assertEqual((entry["text"], entry["start"], entry["end"]), ("OrderedDict", 32, 35))
         self.assertIn("path", found["from"]["matches"])
 
         reply, outputs = found["reply"], found["outputs"]

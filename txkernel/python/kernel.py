@@ -31,7 +31,7 @@ from ..wire import Wire
 from . import cellwarnings, fdcapture
 from .cell import cell_filename, compile_cell, error_reply
 from .completeness import is_complete
-from .completion import complete
+from .completion import BUDGET, Deadline, complete
 from .display import DisplayPublisher, format_object, format_result
 from .executor import ThreadExecutor, call_in_reactor
 from .history import History
@@ -309,8 +309,11 @@ class PythonKernel(Kernel):
         if self._executor is not None:
             self._executor.interrupt()
 
+    #: Seconds one completion may take; it runs on the reactor thread.
+    completion_budget = BUDGET
+
     def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        return complete(code, cursor_pos, self.namespace)
+        return complete(code, cursor_pos, self.namespace, Deadline(self.completion_budget))
 
     def do_inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         return inspect(code, cursor_pos, detail_level, self.namespace)
