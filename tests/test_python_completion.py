@@ -485,6 +485,18 @@ class CellBindingTests(SynchronousTestCase):
         code = "import json\nx = (\njson.du"
         self.assertEqual(_complete_at_end(code)["matches"], ["dump", "dumps"])
 
+    def test_lines_python_rejects_do_not_hide_the_others(self) -> None:
+        code = "%time setup()\nimport json\n!ls -l\njson.du"
+        self.assertEqual(_complete_at_end(code)["matches"], ["dump", "dumps"])
+
+    def test_a_call_left_open_over_many_lines(self) -> None:
+        code = "import json\n" + "f(\n" * 30 + "json.du"
+        self.assertEqual(_complete_at_end(code)["matches"], ["dump", "dumps"])
+
+    def test_an_unterminated_string_before_the_cursor(self) -> None:
+        code = "import json\ntext = \"\"\"\nsome words\njson.du"
+        self.assertEqual(_complete_at_end(code)["matches"], ["dump", "dumps"])
+
     def test_numpy_alias(self) -> None:
         try:
             import numpy  # noqa: F401

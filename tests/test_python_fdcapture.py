@@ -23,7 +23,7 @@ from txkernel.connection import read_connection_file
 from txkernel.python import PythonKernel, fdcapture
 from txkernel.python.fdcapture import FdCapture
 
-from .helpers import connect, connect_to, serve, spawn_twistd
+from .helpers import connect, connect_to, serve, spawn, spawn_twistd
 from .test_python_launched import LaunchedKernelTestCase
 
 
@@ -161,6 +161,25 @@ class LaunchedCaptureTests(LaunchedKernelTestCase):
         self.assertEqual(text.count("UserWarning: careful"), 1, text)
         self.assertIn("<cell-1>:3: UserWarning: careful", text)
         self.assertIn("DeprecationWarning: old", text)
+
+
+class HandRunTests(TestCase):
+    """``python -m txkernel`` run by hand: its log stays on the terminal, cell output does not."""
+
+    timeout = 60
+
+    async def test_the_log_keeps_the_terminal_and_fd_output_goes_to_the_cell(self) -> None:
+        proto = spawn(self, "-m", "txkernel")
+        match = await proto.wait_for(r"jupyter console --existing (\S+)")
+        client = await connect_to(self, read_connection_file(match.group(1)))
+        result = await client.execute(
+            "import os, sys\nos.system('echo fd-output')\nsys.__stdout__.write('raw-stdout\\n');"
+        )
+        self.assertEqual(result.stream_text(), "fd-output\nraw-stdout\n")
+        proto.transport.signalProcess("TERM")
+        self.assertEqual(await proto.ended, 0, proto.output)
+        self.assertNotIn("fd-output", proto.output)
+        self.assertIn("jupyter console --existing", proto.output)
 
 
 class TwistdTests(TestCase):

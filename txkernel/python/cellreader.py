@@ -12,7 +12,9 @@ thread (the reactor thread, for completion).
 from __future__ import annotations
 
 import ast
+import io
 import textwrap
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,8 +32,10 @@ _LITERAL_TYPES: dict[type[ast.AST], type] = {
     ast.JoinedStr: str,
 }
 
-#: Stop reading a cell whose prefix fails to parse after this many cuts.
+#: Stop mending a cell whose prefix fails to parse after this many tries.
 _MAX_PARSE_ATTEMPTS = 20
+#: Then try at most this many runs of whole logical lines.
+_MAX_FALLBACK_PARSES = 5
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,9 @@ def read_bindings(
 ) -> dict[str, Binding]:
     """The names the code before ``cursor`` binds, the last binding of each.
 
-    Lines that do not parse (the statement being typed, an unclosed block)
-    are cut from the end until the rest parses; statements before a ``;`` on
-    the cursor's line count too.  Gives up quietly once ``expired()`` is true.
+    Lines that do not parse (a magic, the statement being typed, an unclosed
+    block) are left out; statements before a ``;`` on the cursor's line count
+    too.  Gives up quietly once ``expired()`` is true.
     """
     before = code[: max(0, min(cursor, len(code)))]
     line_start = before.rfind("\n") + 1
@@ -80,20 +84,55 @@ def read_bindings(
 
 
 def _parse_longest_prefix(text: str, expired: Callable[[], bool]) -> ast.Module | None:
-    """Parse ``text``, dropping lines from the end until it parses."""
+    """Parse ``text``, blanking the lines that do not parse.
+
+    A line Python rejects (an IPython magic, a statement being typed) is
+    blanked and the rest tried again; the last line is dropped instead.  If
+    that does not converge, the whole logical lines before the trouble are.
+    """
     lines = text.splitlines(keepends=True)
     for _ in range(_MAX_PARSE_ATTEMPTS):
-        if not lines or expired():
+        if expired():
             return None
-        try:
-            return ast.parse("".join(lines))
-        except SyntaxError as e:
-            # Keep the lines before the one the error is on, and always progress.
-            keep = (e.lineno or len(lines)) - 1
-            lines = lines[: max(0, min(keep, len(lines) - 1))]
-        except (ValueError, MemoryError, RecursionError):
+        parsed, error_line = _try_parse(lines)
+        if error_line is None:
+            return parsed
+        if error_line >= len(lines) - 1:
+            lines = lines[: len(lines) - 1]
+        else:
+            lines = [*lines[:error_line], "\n", *lines[error_line + 1 :]]
+    # Still no luck (a call left open over many lines): the longest run of
+    # whole logical lines that parses, among the last few such runs.
+    original = text.splitlines(keepends=True)
+    for end in reversed(_logical_line_ends(text)[-_MAX_FALLBACK_PARSES:]):
+        if expired():
             return None
+        parsed, _ = _try_parse(original[:end])
+        if parsed is not None:
+            return parsed
     return None
+
+
+def _logical_line_ends(text: str) -> list[int]:
+    """The numbers of the lines on which a complete logical line ends."""
+    ends = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.NEWLINE:
+                ends.append(token.end[0])
+    except (tokenize.TokenError, SyntaxError):
+        pass  # the unfinished end of the text
+    return ends
+
+
+def _try_parse(lines: list[str]) -> tuple[ast.Module | None, int | None]:
+    """The tree of ``lines``, or the index of the line an error is on."""
+    try:
+        return ast.parse("".join(lines)), None
+    except SyntaxError as e:
+        return None, max(0, min((e.lineno or len(lines)) - 1, len(lines) - 1))
+    except (ValueError, MemoryError, RecursionError):
+        return None, max(0, len(lines) - 1)
 
 
 def _statement_pieces(text: str) -> list[ast.Module]:
