@@ -464,6 +464,12 @@ class DisplayPublisherTests(SynchronousTestCase):
         self.assertRaises(TypeError, self.publisher.display, 1, update=True)
         self.assertEqual(self.send.sent, [])
 
+    def test_display_with_clear_replaces_the_output_without_flicker(self) -> None:
+        self.publisher.display("frame", clear=True)
+        [(first, content), (second, _)] = self.send.sent
+        self.assertEqual((first, content), ("clear_output", {"wait": True}))
+        self.assertEqual(second, "display_data")
+
     def test_clear_output(self) -> None:
         self.publisher.clear_output()
         self.publisher.clear_output(wait=True)

@@ -502,17 +502,22 @@ class DisplayPublisher:
         transient: dict[str, Any] | None = None,
         display_id: str | bool | None = None,
         update: bool = False,
+        clear: bool = False,
     ) -> DisplayHandle | None:
         """Display each of *objs*; with a *display_id*, return its handle.
 
         ``raw=True`` means *objs* are already mimebundle dicts.
         ``display_id=True`` makes a new id.  ``update=True`` replaces the
         outputs that have *display_id* instead of adding a new one.
+        ``clear=True`` replaces the cell's output so far, without flicker
+        (``clear_output(wait=True)`` first).
         """
         if display_id is True:
             display_id = uuid.uuid4().hex
         if update and not display_id:
             raise TypeError("update=True needs a display_id")
+        if clear:
+            self.clear_output(wait=True)
         transient = dict(transient or {})
         if display_id:
             transient["display_id"] = display_id
