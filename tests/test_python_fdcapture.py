@@ -73,6 +73,16 @@ class FdCaptureTests(TestCase):
         self.capture.drain()
         self.assertEqual("".join(text for _, text in self.delivered), "né")
 
+    def test_a_descriptor_that_is_not_open_is_refused_and_nothing_is_taken(self) -> None:
+        closed = 4000  # a descriptor number nothing here opens
+        self.assertRaises(OSError, os.fstat, closed)
+        target_read, target = os.pipe()
+        self.addCleanup(os.close, target_read)
+        self.addCleanup(os.close, target)
+        self.assertRaises(OSError, FdCapture, lambda name, text: None, {target: "stdout", closed: "stderr"})
+        os.write(target, b"still the original\n")
+        self.assertEqual(os.read(target_read, 100), b"still the original\n")
+
     async def test_the_reader_thread_delivers_without_drain(self) -> None:
         arrived: Deferred[tuple[str, str]] = Deferred()
         capture_fd = os.dup(self.fd)

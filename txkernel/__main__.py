@@ -76,7 +76,8 @@ def serve(args: argparse.Namespace) -> int:
     # The process is the kernel's: what its cells (and their subprocesses and
     # C extensions) write to fds 1 and 2 goes to the cells; the kernel's own
     # log keeps the original stderr.
-    terminal = fdcapture.start().terminal("stderr") if uses_executor else sys.__stderr__
+    capture = fdcapture.start() if uses_executor else None
+    terminal = capture.terminal("stderr") if capture is not None else sys.__stderr__
     # Launched by Jupyter (-f), stderr is the frontend's terminal: warnings
     # and errors only.  Run by hand, also say where to connect.
     level = LogLevel.warn if args.connection_file else LogLevel.info

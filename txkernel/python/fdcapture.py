@@ -70,16 +70,19 @@ class _Captured:
     def __init__(self, fd: int, name: str) -> None:
         self.fd = fd
         self.name = name
-        self.saved = os.dup(fd)
+        self.saved = os.dup(fd)  # OSError if ``fd`` is not open
         self.read_end, write_end = os.pipe()
         os.set_blocking(self.read_end, False)
-        os.set_inheritable(self.saved, False)
         os.dup2(write_end, fd)
         os.close(write_end)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def restore(self) -> None:
         os.dup2(self.saved, self.fd)
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.saved)
 
 
 class FdCapture:
@@ -96,7 +99,15 @@ class FdCapture:
         self._deliver = deliver if deliver is not None else self.to_cells
         # Reentrant: delivering may log, and logging may write to a routed stream.
         self._lock = threading.RLock()
-        self._captured = [_Captured(fd, name) for fd, name in (fds or _NAMES).items()]
+        self._captured: list[_Captured] = []
+        try:
+            for fd, name in (fds or _NAMES).items():
+                self._captured.append(_Captured(fd, name))
+        except OSError:
+            for captured in self._captured:  # put back what was taken
+                captured.restore()
+                captured.close()
+            raise
         self._read_ends = [c.read_end for c in self._captured]
         self.last_drain = 0
         self._wake_read, self._wake_write = os.pipe()
@@ -187,8 +198,7 @@ class FdCapture:
         os.write(self._wake_write, b"x")
         self._thread.join()
         for captured in self._captured:
-            for fd in (captured.read_end, captured.saved):
-                os.close(fd)
+            captured.close()
         for fd in (self._wake_read, self._wake_write):
             os.close(fd)
         if close_terminals:
@@ -230,14 +240,22 @@ class FdCapture:
 _active: FdCapture | None = None
 
 
-def start() -> FdCapture:
-    """Capture fds 1 and 2 of this process (the kernel owns it) until :func:`stop`."""
+def start() -> FdCapture | None:
+    """Capture fds 1 and 2 of this process (the kernel owns it) until :func:`stop`.
+
+    None (and nothing captured) when they cannot be: a process started with
+    fd 1 or 2 closed.
+    """
     global _active
     if _active is not None:
         raise RuntimeError("file descriptors 1 and 2 are already captured")
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    _active = FdCapture()
+        if stream is not None:
+            stream.flush()
+    try:
+        _active = FdCapture()
+    except OSError as e:
+        log.warn("Output to file descriptors 1 and 2 is not captured: {e}", e=e)
     return _active
 
 
