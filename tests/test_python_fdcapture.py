@@ -152,6 +152,8 @@ class LaunchedCaptureTests(LaunchedKernelTestCase):
         self.assertEqual(result.stream_text("stderr"), "to-err\n")
         later = await client.execute("os.system('echo only here')")
         self.assertEqual(later.stream_text(), "only here\n")
+        silent = await client.execute("os.system('echo silently')", silent=True)
+        self.assertEqual(silent.stream_text(), "silently\n")
 
     async def test_faulthandler_writes_into_the_cell(self) -> None:
         client = await self.launch()

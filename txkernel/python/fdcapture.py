@@ -16,7 +16,8 @@ work and write where the host's own output goes.
 
 :func:`drain` (any thread) delivers everything written to the captured
 descriptors so far, after flushing C stdio buffers; the kernel calls it at
-the end of each cell.  Before each piece of Python stream text the routed
+the start and end of each cell (:func:`cell_started`, :func:`cell_finished`),
+which also say which cell is running, silent ones included.  Before each piece of Python stream text the routed
 streams call :func:`drain_if_due`, a cheaper check at most every 100 µs, so
 ``print(1); os.system("echo 2"); print(3)`` shows 1, 2, 3 in order.
 """
@@ -32,19 +33,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
 __all__ = [
     "FdCapture",
     "active",
+    "cell_finished",
+    "cell_started",
     "drain",
     "drain_if_due",
     "start",
     "stop",
     "stream_fileno",
 ]
+
+if TYPE_CHECKING:
+    from .output import Cell
 
 log = Logger()
 
@@ -129,7 +135,7 @@ class FdCapture:
         """A text stream on the original (uncaptured) descriptor of ``name``."""
         if name not in self._terminals:
             [captured] = [c for c in self._captured if c.name == name]
-            self._terminals[name] = open(  # closed by stop()
+            self._terminals[name] = open(  # closed by stop(close_terminals=True)
                 os.dup(captured.saved),
                 "w",
                 encoding="utf-8",
@@ -143,7 +149,7 @@ class FdCapture:
         """Deliver to the running (else the latest) cell; before any, to the terminal."""
         from .output import router
 
-        cell = router.cell()
+        cell = _running or router.cell()
         output = cell.kernel.output if cell is not None else None
         if cell is not None and output is not None:
             output.write(name, text, cell.request)
@@ -239,6 +245,9 @@ class FdCapture:
 
 _active: FdCapture | None = None
 
+#: The cell running now (silent ones too), as the kernel says.
+_running: Cell | None = None
+
 
 def start() -> FdCapture | None:
     """Capture fds 1 and 2 of this process (the kernel owns it) until :func:`stop`.
@@ -280,6 +289,21 @@ def drain() -> None:
     capture = _active
     if capture is not None:
         capture.drain()
+
+
+def cell_started(cell: Cell) -> None:
+    """``cell`` runs now: descriptor output goes to it (execution thread)."""
+    global _running
+    drain()  # what came before is the previous cell's
+    _running = cell
+
+
+def cell_finished(cell: Cell) -> None:
+    """``cell`` is done: deliver its descriptor output, then stop routing to it."""
+    global _running
+    drain()
+    if _running is cell:
+        _running = None
 
 
 def drain_if_due() -> None:

@@ -250,6 +250,7 @@ class PythonKernel(Kernel):
         if not cell.silent:
             router.latest = cell
         cellwarnings.new_cell(self.namespace)
+        fdcapture.cell_started(cell)
         try:
             if cell.counted:
                 self._remember(cell.count, code)
@@ -258,7 +259,7 @@ class PythonKernel(Kernel):
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
         finally:
-            fdcapture.drain()  # output the cell wrote to fds 1 and 2 is the cell's
+            fdcapture.cell_finished(cell)  # what it wrote to fds 1 and 2 is the cell's
             if self.output is not None:
                 self.output.flush()
             current_cell.reset(token)
