@@ -76,4 +76,8 @@ def _show(message: Any) -> None:
         if original is not None:
             original(message)
         return
-    output.write("stderr", warnings._formatwarnmsg(message), cell.request)  # type: ignore[attr-defined]
+    try:
+        text = warnings._formatwarnmsg(message)  # type: ignore[attr-defined]
+    except Exception:  # a formatwarning replaced by something broken
+        text = f"{message.category.__name__}: {message.message}\n"
+    output.write("stderr", text, cell.request)
