@@ -282,6 +282,21 @@ class CellWarningTests(OutputTestCase):
         )
         self.assertIn("UserWarning: from a thread", result.stream_text("stderr"))
 
+    async def test_catch_warnings_record_still_records(self) -> None:
+        await self.start()
+        result = await self.execute(
+            """
+            import warnings
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                warnings.warn("recorded")
+            [str(w.message) for w in caught]
+            """
+        )
+        [value] = result.of_type("execute_result")
+        self.assertEqual(value["content"]["data"]["text/plain"], "['recorded']")
+        self.assertEqual(result.stream_text("stderr"), "")
+
     async def test_the_hosts_warnings_go_to_the_host(self) -> None:
         await self.start()
         await self.execute("1")

@@ -70,8 +70,10 @@ def _show(message: Any) -> None:
 
     cell = router.cell(explicit_only=True)
     output = cell.kernel.output if cell is not None else None
-    if cell is None or output is None or message.file is not None:
-        # Not a cell's, or written to a file the caller chose: as before.
+    recording = not _writes_to_stderr(getattr(warnings, "_showwarnmsg_impl", None))
+    if cell is None or output is None or message.file is not None or recording:
+        # Not a cell's, written to a file the caller chose, or recorded by
+        # catch_warnings(record=True): as before.
         original = _saved or getattr(warnings, "_showwarnmsg_impl", None)
         if original is not None:
             original(message)
@@ -81,3 +83,15 @@ def _show(message: Any) -> None:
     except Exception:  # a formatwarning replaced by something broken
         text = f"{message.category.__name__}: {message.message}\n"
     output.write("stderr", text, cell.request)
+
+
+def _writes_to_stderr(impl: Any) -> bool:
+    """Whether ``impl`` is Python's own ``warnings._showwarnmsg_impl``.
+
+    ``catch_warnings(record=True)`` replaces it with a list's ``append``
+    while it records (whenever this module was imported).
+    """
+    return (
+        getattr(impl, "__module__", None) == "warnings"
+        and getattr(impl, "__name__", None) == "_showwarnmsg_impl"
+    )
