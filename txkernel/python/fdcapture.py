@@ -29,6 +29,7 @@ import ctypes
 import io
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -58,6 +59,16 @@ log = Logger()
 Deliver = Callable[[str, str], None]
 
 _NAMES = {1: "stdout", 2: "stderr"}
+
+#: Signals the reader thread leaves to the main thread.
+_PROCESS_SIGNALS = {
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+}
 
 #: Python stream text looks for descriptor output at most this often.
 _DRAIN_INTERVAL_NS = 100_000
@@ -212,6 +223,10 @@ class FdCapture:
                 stream.close()
 
     def _read_loop(self) -> None:
+        # Signals for the process (SIGINT, SIGTERM) must reach the main
+        # thread: CPython runs their handlers there, and one taken by this
+        # thread would leave a main thread blocked in a wait unaware.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
         watched = [*self._read_ends, self._wake_read]
         while True:
             ready, _, _ = select.select(watched, [], [])
