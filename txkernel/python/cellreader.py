@@ -240,14 +240,23 @@ def _binding_of(value: ast.AST | None) -> Binding:
     literal = _LITERAL_TYPES.get(type(value))
     if literal is not None:
         return Binding("type", literal.__name__)
-    if _is_dotted(value):
-        return Binding("expr", ast.unparse(value))
-    if isinstance(value, ast.Call) and _is_dotted(value.func):
-        return Binding("expr", ast.unparse(value.func), call=True)
+    dotted = _dotted(value)
+    if dotted is not None:
+        return Binding("expr", dotted)
+    if isinstance(value, ast.Call):
+        dotted = _dotted(value.func)
+        if dotted is not None:
+            return Binding("expr", dotted, call=True)
     return Binding("unknown")
 
 
-def _is_dotted(node: ast.AST) -> bool:
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a name with attributes, else None."""
+    parts = []
     while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
-    return isinstance(node, ast.Name)
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
