@@ -84,7 +84,9 @@ def main() -> None:
         with open(os.path.join(path, "slow_to_import.py"), "w") as f:
             f.write("import time\ntime.sleep(2)\ndef from_the_source(): pass\n")
         elapsed, count = cold("import slow_to_import as s; s.", path)
-        print(f"{'a module that takes 2 s to import':48} cold {elapsed * 1000:6.1f} ms   {count} matches")
+        print(
+            f"{'a module that takes 2 s to import':48} cold {elapsed * 1000:6.1f} ms   {count} matches"
+        )
 
 
 if __name__ == "__main__":

@@ -73,13 +73,20 @@ class FdCaptureTests(TestCase):
         self.capture.drain()
         self.assertEqual("".join(text for _, text in self.delivered), "né")
 
-    def test_a_descriptor_that_is_not_open_is_refused_and_nothing_is_taken(self) -> None:
+    def test_a_descriptor_that_is_not_open_is_refused_and_nothing_is_taken(
+        self,
+    ) -> None:
         closed = 4000  # a descriptor number nothing here opens
         self.assertRaises(OSError, os.fstat, closed)
         target_read, target = os.pipe()
         self.addCleanup(os.close, target_read)
         self.addCleanup(os.close, target)
-        self.assertRaises(OSError, FdCapture, lambda name, text: None, {target: "stdout", closed: "stderr"})
+        self.assertRaises(
+            OSError,
+            FdCapture,
+            lambda name, text: None,
+            {target: "stdout", closed: "stderr"},
+        )
         os.write(target, b"still the original\n")
         self.assertEqual(os.read(target_read, 100), b"still the original\n")
 
@@ -180,7 +187,9 @@ class HandRunTests(TestCase):
 
     timeout = 60
 
-    async def test_the_log_keeps_the_terminal_and_fd_output_goes_to_the_cell(self) -> None:
+    async def test_the_log_keeps_the_terminal_and_fd_output_goes_to_the_cell(
+        self,
+    ) -> None:
         proto = spawn(self, "-m", "txkernel")
         match = await proto.wait_for(r"jupyter console --existing (\S+)")
         client = await connect_to(self, read_connection_file(match.group(1)))

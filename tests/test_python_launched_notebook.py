@@ -32,7 +32,9 @@ class NotebookUserTests(LaunchedKernelTestCase):
                 found["complete"] = kc.complete(
                     "import collections; collections.Ord", reply=True, timeout=30
                 )["content"]
-                found["from"] = kc.complete("from os import pa", reply=True, timeout=30)["content"]
+                found["from"] = kc.complete(
+                    "from os import pa", reply=True, timeout=30
+                )["content"]
                 outputs: list[dict] = []
                 found["reply"] = kc.execute_interactive(
                     CELL, output_hook=outputs.append, timeout=30
@@ -47,13 +49,19 @@ class NotebookUserTests(LaunchedKernelTestCase):
         [entry] = found["complete"]["metadata"]["_jupyter_types_experimental"]
         # "class", unless the machine is so loaded that 150 ms went by first.
         self.assertIn(entry["type"], ("class", "<unknown>"))
-        self.assertEqual((entry["text"], entry["start"], entry["end"]), ("OrderedDict", 32, 35))
+        self.assertEqual(
+            (entry["text"], entry["start"], entry["end"]), ("OrderedDict", 32, 35)
+        )
         self.assertIn("path", found["from"]["matches"])
 
         reply, outputs = found["reply"], found["outputs"]
         self.assertEqual(reply["status"], "error")
-        self.assertEqual((reply["ename"], reply["evalue"]), ("RuntimeError", "cannot draw"))
-        self.assertIn('raise RuntimeError("cannot draw")', "\n".join(reply["traceback"]))
+        self.assertEqual(
+            (reply["ename"], reply["evalue"]), ("RuntimeError", "cannot draw")
+        )
+        self.assertIn(
+            'raise RuntimeError("cannot draw")', "\n".join(reply["traceback"])
+        )
         streams = {"stdout": "", "stderr": ""}
         for message in outputs:
             if message["msg_type"] == "stream":

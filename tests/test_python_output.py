@@ -73,7 +73,10 @@ class FailingReprTests(OutputTestCase):
 
     async def test_a_failing_repr_of_an_async_cells_result_fails_the_cell(self) -> None:
         await self.start()
-        code = FAILING_HTML + "from twisted.internet import defer\nawait defer.succeed(None)\nBad()"
+        code = (
+            FAILING_HTML
+            + "from twisted.internet import defer\nawait defer.succeed(None)\nBad()"
+        )
         result = await self.execute(code)
         self.assertEqual(result.content["ename"], "ValueError")
         shown = "\n".join(result.content["traceback"])
@@ -269,7 +272,9 @@ class CellWarningTests(OutputTestCase):
         code = "import warnings\nwarnings.warn('again')"
         for _ in range(2):
             result = await self.execute(code)
-            self.assertEqual(result.stream_text("stderr").count("UserWarning: again"), 1)
+            self.assertEqual(
+                result.stream_text("stderr").count("UserWarning: again"), 1
+            )
 
     async def test_a_warning_from_a_thread_the_cell_started_is_the_cells(self) -> None:
         await self.start()
