@@ -207,6 +207,27 @@ class FormatObjectTests(SynchronousTestCase):
         self.assertIn("text/plain", data)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
+    def test_failing_repr_methods_are_collected_when_asked(self) -> None:
+        errors: list[Exception] = []
+        data, _ = format_object(Failing(), errors=errors)
+        self.assertEqual(data, {"text/plain": "Failing()", "text/markdown": "*fine*"})
+        self.assertEqual([type(e) for e in errors], [ValueError])
+        self.assertEqual(self.flushLoggedErrors(ValueError), [])
+
+    def test_not_implemented_declines_a_format_quietly(self) -> None:
+        class Declining:
+            def _repr_html_(self):
+                raise NotImplementedError
+
+            def __repr__(self):
+                return "Declining()"
+
+        errors: list[Exception] = []
+        self.assertEqual(format_object(Declining(), errors=errors)[0], {"text/plain": "Declining()"})
+        self.assertEqual(errors, [])
+        format_object(Declining())
+        self.assertEqual(self.flushLoggedErrors(NotImplementedError), [])
+
     def test_failing_repr_still_gives_text_plain(self) -> None:
         class Broken:
             def __repr__(self):
@@ -443,6 +464,12 @@ class DisplayPublisherTests(SynchronousTestCase):
         self.assertRaises(TypeError, self.publisher.display, 1, update=True)
         self.assertEqual(self.send.sent, [])
 
+    def test_display_with_clear_replaces_the_output_without_flicker(self) -> None:
+        self.publisher.display("frame", clear=True)
+        [(first, content), (second, _)] = self.send.sent
+        self.assertEqual((first, content), ("clear_output", {"wait": True}))
+        self.assertEqual(second, "display_data")
+
     def test_clear_output(self) -> None:
         self.publisher.clear_output()
         self.publisher.clear_output(wait=True)
@@ -451,10 +478,14 @@ class DisplayPublisherTests(SynchronousTestCase):
             [("clear_output", {"wait": False}), ("clear_output", {"wait": True})],
         )
 
-    def test_failing_repr_method_does_not_stop_display(self) -> None:
+    def test_failing_repr_method_shows_its_error_and_does_not_stop_display(self) -> None:
         self.publisher.display(Failing())
+        [(error_type, error), (data_type, content)] = self.send.sent
+        self.assertEqual(error_type, "error")
+        self.assertEqual(error["ename"], "ValueError")
+        self.assertEqual(set(error), {"ename", "evalue", "traceback"})
+        self.assertEqual(data_type, "display_data")
         self.assertEqual(
-            self.send.sent[0][1]["data"],
-            {"text/plain": "Failing()", "text/markdown": "*fine*"},
+            content["data"], {"text/plain": "Failing()", "text/markdown": "*fine*"}
         )
-        self.flushLoggedErrors(ValueError)
+        self.assertEqual(self.flushLoggedErrors(ValueError), [])

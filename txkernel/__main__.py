@@ -71,17 +71,26 @@ def serve(args: argparse.Namespace) -> int:
         info = read_connection_file(args.connection_file) if args.connection_file else None
     except (usage.UsageError, ConnectionFileError) as e:
         return _fail(str(e))
+    # The process is the kernel's: what its cells (and their subprocesses and
+    # C extensions) write to fds 1 and 2 goes to the cells, when the
+    # interpreter asks for it; the kernel's own log keeps the original stderr.
+    if kernel_class.capture_fds:
+        from .python import fdcapture
+    else:
+        fdcapture = None
+    capture = fdcapture.start() if fdcapture is not None else None
+    terminal = capture.terminal("stderr") if capture is not None else sys.__stderr__
     # Launched by Jupyter (-f), stderr is the frontend's terminal: warnings
     # and errors only.  Run by hand, also say where to connect.
     level = LogLevel.warn if args.connection_file else LogLevel.info
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.__stderr__),
+        textFileLogObserver(terminal or sys.stderr),
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
-    # The process is the kernel's: an interpreter that can run its code on
-    # the main thread does so (the reactor gets a thread of its own).
+    # An interpreter that can run its code on the main thread does so (the
+    # reactor gets a thread of its own).
     on_main = MAIN in kernel_class.placements
     kernel: Any = kernel_class(placement=MAIN) if on_main else kernel_class()
     finished = threading.Event()
@@ -97,6 +106,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         service.startService()
     except ConnectionFileError as e:
+        if fdcapture is not None:
+            fdcapture.stop()
         return _fail(str(e))
 
     def end() -> None:
@@ -123,6 +134,8 @@ def serve(args: argparse.Namespace) -> int:
             _wait_interruptibly(finished, lambda: reactor.callFromThread(service.core.interrupt))
     finally:
         _stop_reactor(reactor, service, reactor_thread)
+        if fdcapture is not None:
+            fdcapture.stop()
     return 0
 
 

@@ -166,6 +166,10 @@ class BaseInterpreter:
     #: Where this interpreter's code can run; the first is its default.
     placements: tuple[str, ...] = (REACTOR,)
     placement = REACTOR
+    #: Where the process is the kernel's (``python -m txkernel``): route what
+    #: is written to file descriptors 1 and 2 to the running cell (the Python
+    #: kernel's output routing).
+    capture_fds = False
     #: Whether :meth:`debug` serves the Jupyter debug protocol (DAP over control).
     debugger = False
     host: Host

@@ -5,8 +5,8 @@ statement (unless the cell ends with ``;``) is compiled in ``single`` mode so
 that its value reaches ``sys.displayhook``.  Source is registered in
 ``linecache`` under ``<cell-N>`` so tracebacks show the user's lines, and
 tracebacks are cut to the user's frames: from the first frame of cell code,
-without the kernel's own frames at the end (where an interrupt or an
-``input()`` wait was raised).  Runs on the
+without the kernel's own frames (where an interrupt or an ``input()`` wait
+was raised, or through which the displayhook called a failing repr).  Runs on the
 execution thread (the coroutine of an async cell on the reactor thread).
 """
 
@@ -68,22 +68,35 @@ def compile_cell(source: str, filename: str) -> CompiledCell:
     return CompiledCell(codes)
 
 
-def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+def _user_frames(tb: TracebackType | None, outside_cells: bool) -> TracebackType | None:
+    first = tb
     while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(CELL_PREFIX):
         tb = tb.tb_next
+    if tb is None and outside_cells:
+        tb = first
+        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_KERNEL_DIR):
+            tb = tb.tb_next
     return tb
 
 
-def error_reply(exc: BaseException) -> dict[str, Any]:
-    """The ``status: error`` content for ``exc``, its traceback cut to the user's code."""
-    tb = _user_frames(exc.__traceback__)
+def error_reply(exc: BaseException, outside_cells: bool = False) -> dict[str, Any]:
+    """The ``status: error`` content for ``exc``, its traceback cut to the user's code.
+
+    The traceback starts at the first frame of cell code; with
+    ``outside_cells`` (an exception the kernel caught from a library's
+    method, such as a repr), at the first frame not the kernel's when no
+    cell code is on it.
+    """
+    tb = _user_frames(exc.__traceback__, outside_cells)
     if tb is None:
         lines = traceback.format_exception_only(type(exc), exc)
     else:
         report = traceback.TracebackException(type(exc), exc, tb, compact=True)
-        frames = list(report.stack)
-        while len(frames) > 1 and frames[-1].filename.startswith(_KERNEL_DIR):
-            frames.pop()
+        # The first frame is the cell's; the kernel's own frames (between
+        # cell code and a repr method it called, or where an interrupt or an
+        # input() wait was raised) are not the user's business.
+        frames = [report.stack[0]]
+        frames += [f for f in report.stack[1:] if not f.filename.startswith(_KERNEL_DIR)]
         report.stack = traceback.StackSummary.from_list(frames)
         lines = list(report.format())
     text = "".join(lines).rstrip("\n")

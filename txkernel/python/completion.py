@@ -1,34 +1,60 @@
 """Tab completion for the built-in Python kernel.
 
 ``complete`` builds the content of a Jupyter ``complete_reply`` from the code,
-the cursor position and the user namespace.  It is a pure function: it runs on
-whichever thread the caller uses (the kernel calls it on its execution thread,
-where the namespace lives) and knows nothing about sockets or messages.
+the cursor position and the user namespace.  It knows nothing about sockets
+or messages; the kernel calls it on the reactor thread, so it keeps to a time
+budget (:class:`Deadline`, 150 ms by default): work that is still left when
+the budget is spent (waiting for a module import, scanning ``sys.path``,
+typing matches) is skipped and the reply carries what was found.
+
+Names bound by the cell's own text before the cursor count, read with
+:mod:`txkernel.python.cellreader` without running the cell: after
+``import collections; collections.Ord`` or ``s = "x"; s.up`` the names
+complete before the cell has run.  Modules not yet imported are found with
+:mod:`txkernel.python.modules` (imported in the background within the budget
+when installed, read from source otherwise).
 
 Objects are looked up without running user code: only names, dotted
 attributes and constant subscripts of builtin containers are evaluated, and
 attributes implemented by Python-level descriptors (properties and the like)
 are never triggered.  ``resolve_expression`` implements that lookup and is
 shared with :mod:`txkernel.python.inspection`.
+
+The reply's metadata carries ``_jupyter_types_experimental``: for each match,
+in the order of ``matches``, ``{start, end, text, type, signature}``, which
+JupyterLab uses for the icon next to each completion.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import importlib
 import inspect
 import keyword
 import os
-import pkgutil
 import re
-import sys
+import time
 import types
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXPRESSION_PATTERN", "UnsafeExpression", "complete", "resolve_expression"]
+from .cellreader import Binding, read_bindings
+from .modules import (
+    StaticModule,
+    find_module,
+    module_names,
+    submodule_names,
+    top_level_names,
+)
+
+__all__ = [
+    "EXPRESSION_PATTERN",
+    "Deadline",
+    "UnsafeExpression",
+    "complete",
+    "resolve_expression",
+]
 
 _NAME = r"[^\W\d]\w*"
 _SUBSCRIPT = r"\[[^\[\]\n]*\]"
@@ -64,9 +90,51 @@ _HARMLESS_DESCRIPTORS = (
     staticmethod,
 )
 
+# Callables whose signature ``inspect.signature`` reads without running user code.
+_SIGNED = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+)
+
+#: The default time budget of one completion, in seconds.
+BUDGET = 0.15
+
 
 class UnsafeExpression(ValueError):
     """The expression cannot be evaluated without running arbitrary code."""
+
+
+class Deadline:
+    """The time one completion may take; ``clock`` is ``time.monotonic`` unless a test gives its own."""
+
+    def __init__(
+        self, budget: float = BUDGET, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self._end = clock() + budget
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self._end - self._clock())
+
+    def expired(self) -> bool:
+        """Whether the budget is spent."""
+        return self.remaining() <= 0
+
+
+class _Instance:
+    """What a cell assigns by ``x = Type(...)`` or a literal: some instance of ``cls``."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+
+#: (type, signature) of one match.
+Typer = Callable[[str], tuple[str, str]]
 
 
 @dataclass
@@ -74,6 +142,8 @@ class _Completion:
     matches: list[str]
     start: int
     end: int
+    #: Gives the type and signature of a match; None: types unknown.
+    typer: Typer | None = None
 
 
 @dataclass
@@ -81,33 +151,69 @@ class _Context:
     code: str
     cursor: int
     line: str
-    namespace: dict[str, Any]
+    namespace: _Scope
+    deadline: Deadline = field(default_factory=Deadline)
 
 
-def complete(code: str, cursor_pos: int, namespace: dict[str, Any]) -> dict[str, Any]:
-    """Return the content of a ``complete_reply`` for the token at the cursor."""
+def complete(
+    code: str,
+    cursor_pos: int,
+    namespace: dict[str, Any],
+    deadline: Deadline | None = None,
+) -> dict[str, Any]:
+    """Return the content of a ``complete_reply`` for the token at the cursor.
+
+    Never raises; takes about as long as ``deadline`` (150 ms by default) at most.
+    """
+    deadline = deadline if deadline is not None else Deadline()
     try:
-        found = _complete(code, cursor_pos, namespace)
+        found = _complete(code, cursor_pos, namespace, deadline)
     except Exception:
         found = None
     if found is None:
         found = _Completion([], cursor_pos, cursor_pos)
+    matches = sorted(set(found.matches))
     return {
         "status": "ok",
-        "matches": sorted(set(found.matches)),
+        "matches": matches,
         "cursor_start": found.start,
         "cursor_end": found.end,
-        "metadata": {},
+        "metadata": {
+            "_jupyter_types_experimental": list(_types(found, matches, deadline))
+        },
     }
 
 
-def _complete(code: str, cursor: int, namespace: dict[str, Any]) -> _Completion | None:
+def _types(
+    found: _Completion, matches: list[str], deadline: Deadline
+) -> Iterator[dict[str, Any]]:
+    """One ``_jupyter_types_experimental`` entry per match, in order."""
+    for text in matches:
+        kind, signature = "<unknown>", ""
+        if found.typer is not None and not deadline.expired():
+            try:
+                kind, signature = found.typer(text)
+            except Exception:
+                pass
+        yield {
+            "start": found.start,
+            "end": found.end,
+            "text": text,
+            "type": kind,
+            "signature": signature,
+        }
+
+
+def _complete(
+    code: str, cursor: int, namespace: dict[str, Any], deadline: Deadline
+) -> _Completion | None:
     """Try each kind of completion in turn, most specific first."""
     if not 0 <= cursor <= len(code):
         return None
     before = code[:cursor]
     line = before[before.rfind("\n") + 1 :]
-    context = _Context(code, cursor, line, namespace)
+    scope = _Scope(namespace, read_bindings(code, cursor, deadline.expired), deadline)
+    context = _Context(code, cursor, line, scope, deadline)
     for finder in (_complete_import, _complete_key, _complete_attribute):
         found = finder(context)
         if found is not None:
@@ -115,11 +221,115 @@ def _complete(code: str, cursor: int, namespace: dict[str, Any]) -> _Completion 
     return _complete_name(context)
 
 
+# The cell's names over the user's namespace ------------------------------------
+
+_UNRESOLVED = object()
+
+
+class _Scope(Mapping[str, Any]):
+    """The user namespace as the cell before the cursor would leave it.
+
+    A name the cell binds resolves to what the cell binds it to, when that can
+    be found without running anything; otherwise to the namespace's value.
+    """
+
+    def __init__(
+        self,
+        namespace: dict[str, Any],
+        bindings: dict[str, Binding],
+        deadline: Deadline,
+    ) -> None:
+        self.namespace = namespace
+        self.bindings = bindings
+        self.deadline = deadline
+        self._resolved: dict[str, Any] = {}
+        self._resolving: set[str] = set()
+
+    def names(self) -> set[str]:
+        # list() of a dict is one step for the interpreter: safe while the
+        # execution thread adds names to it.
+        names = {name for name in list(self.namespace) if isinstance(name, str)}
+        return names | set(self.bindings)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and self._cell_value(name) is not _UNRESOLVED:
+            return True
+        return name in self.namespace
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._cell_value(name)
+        if value is not _UNRESOLVED:
+            return value
+        return self.namespace[name]
+
+    def kind(self, name: str) -> str | None:
+        """The completion type of a name the cell binds, without resolving it."""
+        binding = self.bindings.get(name)
+        if binding is None:
+            return None
+        if binding.kind in ("module", "function", "class"):
+            return binding.kind
+        return None
+
+    def _cell_value(self, name: str) -> Any:
+        binding = self.bindings.get(name)
+        if binding is None or name in self._resolving:
+            return _UNRESOLVED
+        if name not in self._resolved:
+            self._resolving.add(name)
+            try:
+                self._resolved[name] = self._resolve(binding)
+            except Exception:
+                self._resolved[name] = _UNRESOLVED
+            finally:
+                self._resolving.discard(name)
+        return self._resolved[name]
+
+    def _resolve(self, binding: Binding) -> Any:
+        if binding.kind == "module":
+            found = find_module(binding.target, self.deadline.remaining)
+            return _UNRESOLVED if found is None else found
+        if binding.kind == "member":
+            module_name, _, member = binding.target.partition(":")
+            return self.member(
+                find_module(module_name, self.deadline.remaining), member
+            )
+        if binding.kind == "type":
+            cls = getattr(builtins, binding.target, None)
+            return _Instance(cls) if isinstance(cls, type) else _UNRESOLVED
+        if binding.kind == "expr":
+            value = resolve_expression(binding.target, self)
+            if not binding.call:
+                return value
+            return _Instance(value) if isinstance(value, type) else _UNRESOLVED
+        return _UNRESOLVED
+
+    def member(self, module: Any, name: str) -> Any:
+        """``module.name`` for a module or a module known by source; may be a submodule."""
+        if isinstance(module, types.ModuleType):
+            try:
+                return _get_attribute(module, name, False)
+            except AttributeError:
+                parent = module.__name__
+        elif isinstance(module, StaticModule):
+            parent = module.name
+        else:
+            return _UNRESOLVED
+        found = find_module(f"{parent}.{name}", self.deadline.remaining)
+        return _UNRESOLVED if found is None else found
+
+
 # Object lookup ---------------------------------------------------------------
 
 
 def resolve_expression(
-    expr: str, namespace: dict[str, Any], *, descriptors: bool = False
+    expr: str, namespace: Mapping[str, Any], *, descriptors: bool = False
 ) -> Any:
     """Evaluate a dotted name / constant subscript expression without side effects.
 
@@ -132,11 +342,21 @@ def resolve_expression(
     return _evaluate(tree.body, namespace, descriptors)
 
 
-def _evaluate(node: ast.AST, namespace: dict[str, Any], descriptors: bool) -> Any:
+def _evaluate(node: ast.AST, namespace: Mapping[str, Any], descriptors: bool) -> Any:
     if isinstance(node, ast.Name):
         return _lookup_name(node.id, namespace)
     if isinstance(node, ast.Attribute):
         owner = _evaluate(node.value, namespace, descriptors)
+        if isinstance(owner, _Instance):
+            return _get_attribute(owner.cls, node.attr, descriptors)
+        if isinstance(namespace, _Scope) and isinstance(
+            owner, types.ModuleType | StaticModule
+        ):
+            # ``xml.etree`` before ``xml.etree`` is imported: the submodule.
+            found = namespace.member(owner, node.attr)
+            if found is _UNRESOLVED:
+                raise AttributeError(node.attr)
+            return found
         return _get_attribute(owner, node.attr, descriptors)
     if isinstance(node, ast.Subscript):
         container = _evaluate(node.value, namespace, descriptors)
@@ -144,7 +364,7 @@ def _evaluate(node: ast.AST, namespace: dict[str, Any], descriptors: bool) -> An
     raise UnsafeExpression(ast.dump(node))
 
 
-def _lookup_name(name: str, namespace: dict[str, Any]) -> Any:
+def _lookup_name(name: str, namespace: Mapping[str, Any]) -> Any:
     if name in namespace:
         return namespace[name]
     if hasattr(builtins, name):
@@ -205,31 +425,103 @@ def _filter(names: Iterable[str], prefix: str) -> list[str]:
 
 
 def _token_completion(
-    context: _Context, names: Iterable[str], prefix: str
+    context: _Context, names: Iterable[str], prefix: str, typer: Typer | None = None
 ) -> _Completion:
     """Matches replacing the ``prefix`` that ends at the cursor."""
     return _Completion(
-        _filter(names, prefix), context.cursor - len(prefix), context.cursor
+        _filter(names, prefix), context.cursor - len(prefix), context.cursor, typer
     )
+
+
+# Types of matches --------------------------------------------------------------
+
+
+def _type_of(obj: Any) -> tuple[str, str]:
+    """The completion type and signature of an object found statically."""
+    if isinstance(obj, types.ModuleType | StaticModule):
+        return "module", ""
+    if isinstance(obj, type):
+        return "class", ""
+    if isinstance(obj, _Instance):
+        return "instance", ""
+    if isinstance(obj, classmethod | staticmethod):
+        obj = obj.__func__
+    if isinstance(
+        obj, property | types.GetSetDescriptorType | types.MemberDescriptorType
+    ):
+        return "property", ""
+    if isinstance(obj, _SIGNED):
+        return "function", _signature(obj)
+    if callable(obj):
+        return "function", ""
+    return "instance", ""
+
+
+def _signature(function: Any) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _attribute_typer(owner: Any) -> Typer:
+    """Types of the attributes of ``owner``, looked up without running descriptors."""
+
+    def typer(name: str) -> tuple[str, str]:
+        if isinstance(owner, StaticModule):
+            return "<unknown>", ""
+        target = owner.cls if isinstance(owner, _Instance) else owner
+        try:
+            return _type_of(inspect.getattr_static(target, name))
+        except AttributeError:
+            if isinstance(target, types.ModuleType | StaticModule):
+                return "module", ""  # a submodule not imported yet
+            return "<unknown>", ""
+
+    return typer
+
+
+def _keyword_typer(typer: Typer) -> Typer:
+    def typed(name: str) -> tuple[str, str]:
+        if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            return "keyword", ""
+        return typer(name)
+
+    return typed
 
 
 # Names -------------------------------------------------------------------------
 
 
 def _complete_name(context: _Context) -> _Completion | None:
-    """Namespace names, builtins and keywords."""
+    """Namespace names, names the cell binds, builtins and keywords."""
     match = re.search(r"\w*$", context.line)
     assert match is not None
     prefix = match.group()
     preceding = context.line[: match.start()]
     if prefix[:1].isdigit() or preceding.endswith("."):
         return None
-    names = {name for name in context.namespace if isinstance(name, str)}
+    scope = context.namespace
+    names = scope.names()
     names.update(dir(builtins))
     names.update(keyword.kwlist)
     names.update(word for word in keyword.softkwlist if word != "_")
+
+    def typer(name: str) -> tuple[str, str]:
+        kind = scope.kind(name)
+        if kind is not None:
+            return kind, ""
+        if name in scope:
+            return _type_of(scope[name])
+        if name in scope.bindings:
+            return "instance", ""
+        return _type_of(getattr(builtins, name))
+
     return _token_completion(
-        context, (name for name in names if name.isidentifier()), prefix
+        context,
+        (name for name in names if name.isidentifier()),
+        prefix,
+        _keyword_typer(typer),
     )
 
 
@@ -244,10 +536,21 @@ def _complete_attribute(context: _Context) -> _Completion | None:
     prefix = match.group("attr")
     try:
         owner = resolve_expression(match.group("expr"), context.namespace)
-        names = dir(owner)
+        names = _attributes(owner, context.deadline)
     except Exception:
-        names = []
-    return _token_completion(context, names, prefix)
+        return _token_completion(context, [], prefix)
+    return _token_completion(context, names, prefix, _attribute_typer(owner))
+
+
+def _attributes(owner: Any, deadline: Deadline) -> set[str]:
+    if isinstance(owner, StaticModule):
+        return module_names(owner)
+    if isinstance(owner, _Instance):
+        return set(dir(owner.cls))
+    names = set(dir(owner))
+    if isinstance(owner, types.ModuleType):
+        names |= submodule_names(owner, deadline.expired)
+    return names
 
 
 # Dictionary keys ---------------------------------------------------------------
@@ -273,7 +576,9 @@ def _complete_key(context: _Context) -> _Completion | None:
     end = context.cursor
     if quote and context.code.startswith(quote, end):
         end += 1  # swallow a closing quote the editor already inserted
-    return _Completion(matches, context.cursor - len(token), end)
+    return _Completion(
+        matches, context.cursor - len(token), end, lambda text: ("dict key", "")
+    )
 
 
 def _mapping_keys(obj: Any) -> list[Any] | None:
@@ -330,11 +635,14 @@ def _complete_import(context: _Context) -> _Completion | None:
         piece = match.group("names").rsplit(",", 1)[-1].lstrip()
         if not re.fullmatch(r"\w*", piece):
             return _Completion([], context.cursor, context.cursor)
-        names = _module_members(match.group("module"))
-        return _token_completion(context, names, piece)
+        module = find_module(match.group("module"), context.deadline.remaining)
+        names = set() if module is None else module_names(module)
+        return _token_completion(context, names, piece, _attribute_typer(module))
     match = _FROM_KEYWORD_RE.fullmatch(statement)
     if match:
-        return _token_completion(context, ["import"], match.group("word"))
+        return _token_completion(
+            context, ["import"], match.group("word"), lambda name: ("keyword", "")
+        )
     match = _FROM_MODULE_RE.fullmatch(statement)
     if match:
         return _complete_module_path(context, match.group("module"))
@@ -350,50 +658,13 @@ def _complete_import(context: _Context) -> _Completion | None:
 def _complete_module_path(context: _Context, dotted: str) -> _Completion:
     """Complete the last component of a dotted module name."""
     parent, _, prefix = dotted.rpartition(".")
+    expired = context.deadline.expired
     if not parent:
-        names = [] if dotted.startswith(".") else _top_level_modules()
+        names = set() if dotted.startswith(".") else top_level_names(expired)
     elif "" in parent.split("."):
-        names = []  # relative imports and typos like ``os..``
+        names = set()  # relative imports and typos like ``os..``
     else:
-        names = _submodules(parent, _import(parent))
-    return _token_completion(context, names, prefix)
-
-
-def _top_level_modules() -> set[str]:
-    names = {module.name for module in pkgutil.iter_modules()}
-    names.update(sys.builtin_module_names)
-    names.update(name for name in sys.modules if "." not in name)
-    return names
-
-
-def _submodules(parent: str, module: types.ModuleType | None) -> set[str]:
-    """Submodules of ``parent``: found on its ``__path__`` or already imported."""
-    names: set[str] = set()
-    path = getattr(module, "__path__", None)
-    if path is not None:
-        names.update(info.name for info in pkgutil.iter_modules(path))
-    start = parent + "."
-    for name in list(sys.modules):
-        rest = name[len(start) :]
-        if name.startswith(start) and rest and "." not in rest:
-            names.add(rest)
-    return names
-
-
-def _module_members(dotted: str) -> set[str]:
-    """Everything ``from dotted import ...`` can name."""
-    if dotted.startswith(".") or "" in dotted.split("."):
-        return set()
-    module = _import(dotted)
-    if module is None:
-        return set()
-    names = {name for name in dir(module) if isinstance(name, str)}
-    return names | _submodules(dotted, module)
-
-
-def _import(dotted: str) -> types.ModuleType | None:
-    """Import a module for listing its contents, or None if that fails."""
-    try:
-        return importlib.import_module(dotted)
-    except (Exception, SystemExit):
-        return None
+        names = submodule_names(
+            find_module(parent, context.deadline.remaining), expired
+        )
+    return _token_completion(context, names, prefix, lambda name: ("module", ""))

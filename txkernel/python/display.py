@@ -20,8 +20,10 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from . import formatters
+from .cell import error_reply
 
 __all__ = [
     "HTML",
@@ -35,7 +37,9 @@ __all__ = [
     "Latex",
     "Markdown",
     "Pretty",
+    "displays_itself",
     "format_object",
+    "format_result",
     "publish_display_data",
 ]
 
@@ -75,42 +79,104 @@ def format_object(
     obj: object,
     include: Collection[str] | None = None,
     exclude: Collection[str] | None = None,
+    errors: list[Exception] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the ``(data, metadata)`` mimebundle that displays *obj*.
 
     ``include`` / ``exclude`` restrict the rich mimetypes; ``text/plain`` is
-    always present.  A failing ``_repr_*_`` method is logged and skipped.
+    always present.  A failing ``_repr_*_`` method (or ``__repr__``) is
+    skipped: its exception is appended to *errors* when given, else logged;
+    one raising ``NotImplementedError`` declines quietly.
     """
     data: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
+    report = _reporter(obj, errors)
     known = formatters.lookup(obj)
     if known is not None:
         data, metadata = dict(known[0]), dict(known[1])
     elif _has_repr_methods(obj):
-        _add_mimebundle(obj, include, exclude, data, metadata)
+        _add_mimebundle(obj, include, exclude, data, metadata, report)
         for mimetype, name in REPR_METHODS:
             if mimetype in data or not _wanted(mimetype, include, exclude):
                 continue
-            _add_repr(obj, name, mimetype, data, metadata)
+            _add_repr(obj, name, mimetype, data, metadata, report)
     data = {
         mimetype: value
         for mimetype, value in data.items()
         if mimetype == "text/plain" or _wanted(mimetype, include, exclude)
     }
     if not isinstance(data.get("text/plain"), str):
-        data["text/plain"] = plain_text(obj)
+        data["text/plain"] = plain_text(obj, errors)
     return data, metadata
 
 
-def plain_text(obj: object) -> str:
-    """Return the ``text/plain`` representation of *obj*; never raises."""
+def format_result(
+    value: object, errors: list[Exception]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The bundle showing a cell's *value*, or None if it displayed itself.
+
+    An object with ``_ipython_display_`` displays itself (the method
+    publishes what it likes, usually through ``display``), as in IPython.
+    Failing repr methods add their exceptions to *errors*.
+    """
+    if displays_itself(value, errors):
+        return None
+    return format_object(value, errors=errors)
+
+
+def displays_itself(obj: object, errors: list[Exception]) -> bool:
+    """Call ``obj._ipython_display_()`` if it has one; whether it had.
+
+    The method's exception, if it raises, goes to *errors*.
+    """
+    if not _has_repr_methods(obj):
+        return False
+    method = _find_method(obj, "_ipython_display_")
+    if method is None:
+        return False
+    try:
+        method()
+    except Exception as e:
+        errors.append(e)
+    return True
+
+
+def plain_text(obj: object, errors: list[Exception] | None = None) -> str:
+    """Return the ``text/plain`` representation of *obj*; never raises.
+
+    When ``repr()`` fails its exception goes to *errors* (if given, else the
+    log) and a placeholder naming the type is returned.
+    """
     try:
         if isinstance(obj, dict | list | set | tuple | frozenset):
             return pprint.pformat(obj)
         return repr(obj)
-    except Exception:
-        log.failure("repr() of {type} failed", type=type(obj).__qualname__)
+    except Exception as e:
+        _reporter(obj, errors)("__repr__", e)
         return f"<{type(obj).__qualname__} object at {id(obj):#x} (repr failed)>"
+
+
+#: Called with the name of a failing repr method and its exception.
+_Report = Callable[[str, Exception], None]
+
+
+def _reporter(obj: object, errors: list[Exception] | None) -> _Report:
+    """Where the exceptions of failing repr methods go: *errors*, or the log."""
+
+    def report(name: str, error: Exception) -> None:
+        if isinstance(error, NotImplementedError):
+            return  # the method declines to give this format, as IPython allows
+        if errors is not None:
+            errors.append(error)
+        else:
+            log.failure(
+                "{method} of {type} raised; skipping it",
+                failure=Failure(error),
+                method=name,
+                type=type(obj).__qualname__,
+            )
+
+    return report
 
 
 def _wanted(
@@ -152,6 +218,7 @@ def _add_mimebundle(
     exclude: Collection[str] | None,
     data: dict[str, Any],
     metadata: dict[str, Any],
+    report: _Report,
 ) -> None:
     """Add what ``obj._repr_mimebundle_()`` gives to *data* and *metadata*."""
     method = _find_method(obj, "_repr_mimebundle_")
@@ -159,8 +226,8 @@ def _add_mimebundle(
         return
     try:
         result = method(include=include, exclude=exclude)
-    except Exception:
-        _log_repr_failure(obj, "_repr_mimebundle_")
+    except Exception as e:
+        report("_repr_mimebundle_", e)
         return
     bundle, bundle_metadata = _split_metadata(result)
     if isinstance(bundle, dict):
@@ -177,6 +244,7 @@ def _add_repr(
     mimetype: str,
     data: dict[str, Any],
     metadata: dict[str, Any],
+    report: _Report,
 ) -> None:
     """Add what ``obj.<name>()`` gives for *mimetype*, if anything."""
     method = _find_method(obj, name)
@@ -187,8 +255,8 @@ def _add_repr(
         if value is None:
             return
         data[mimetype] = _encode(mimetype, value)
-    except Exception:
-        _log_repr_failure(obj, name)
+    except Exception as e:
+        report(name, e)
         return
     if isinstance(value_metadata, dict) and value_metadata:
         metadata[mimetype] = value_metadata
@@ -209,15 +277,6 @@ def _encode(mimetype: str, value: Any) -> Any:
             return base64.b64encode(raw).decode("ascii")
         return raw.decode("utf-8", errors="replace")
     return value
-
-
-def _log_repr_failure(obj: object, name: str) -> None:
-    """Log the exception raised by ``obj.<name>()``."""
-    log.failure(
-        "{method} of {type} raised; skipping it",
-        method=name,
-        type=type(obj).__qualname__,
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -447,26 +506,43 @@ class DisplayPublisher:
         transient: dict[str, Any] | None = None,
         display_id: str | bool | None = None,
         update: bool = False,
+        clear: bool = False,
     ) -> DisplayHandle | None:
         """Display each of *objs*; with a *display_id*, return its handle.
 
         ``raw=True`` means *objs* are already mimebundle dicts.
         ``display_id=True`` makes a new id.  ``update=True`` replaces the
         outputs that have *display_id* instead of adding a new one.
+        ``clear=True`` replaces the cell's output so far, without flicker
+        (``clear_output(wait=True)`` first).
         """
         if display_id is True:
             display_id = uuid.uuid4().hex
         if update and not display_id:
             raise TypeError("update=True needs a display_id")
+        if clear:
+            self.clear_output(wait=True)
         transient = dict(transient or {})
         if display_id:
             transient["display_id"] = display_id
         for obj in objs:
-            data, md = self._bundle(obj, raw, include, exclude)
+            errors: list[Exception] = []
+            if not raw and not update and displays_itself(obj, errors):
+                self._show_errors(errors)
+                continue
+            data, md = self._bundle(obj, raw, include, exclude, errors)
             if metadata:
                 md.update(metadata)
+            self._show_errors(errors)
             publish_display_data(self.send, data, md, transient, update)
         return DisplayHandle(self, display_id) if display_id else None
+
+    def _show_errors(self, errors: list[Exception]) -> None:
+        """Show each failing repr's traceback as an ``error`` output; the cell goes on."""
+        for error in errors:
+            content = error_reply(error, outside_cells=True)
+            del content["status"]
+            self.send("error", content)
 
     def update_display(self, obj: object, *, display_id: str, **kwargs: Any) -> None:
         """Replace the outputs with *display_id* by *obj*."""
@@ -482,10 +558,11 @@ class DisplayPublisher:
         raw: bool,
         include: Collection[str] | None,
         exclude: Collection[str] | None,
+        errors: list[Exception],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return the ``(data, metadata)`` to publish for *obj*."""
         if not raw:
-            return format_object(obj, include, exclude)
+            return format_object(obj, include, exclude, errors)
         if not isinstance(obj, dict):
             raise TypeError(f"raw display needs a mimebundle dict, got {obj!r}")
         return dict(obj), {}

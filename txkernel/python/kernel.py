@@ -24,18 +24,23 @@ from .. import __version__
 from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
 from ..request import Request
 from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
-from . import cellhooks, integrations
+from . import cellhooks, cellwarnings, fdcapture, integrations
 from .cell import cell_filename, compile_cell, error_reply
 from .comm_inbox import CommInbox
 from .completeness import is_complete
-from .completion import complete
-from .display import DisplayPublisher, format_object
+from .completion import BUDGET, Deadline, complete
+from .display import DisplayPublisher, format_object, format_result
 from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
 from .history import History
 from .inspection import help_text, inspect, parse_help_request
 from .output import Cell, OutputBuffer, current_cell, router
 
 log = Logger()
+
+# Cell warnings and the fds captured under python -m txkernel go with routing.
+router.extensions.append(cellwarnings)
+router.stream_fileno = fdcapture.stream_fileno
+router.before_write = fdcapture.drain_if_due
 
 
 class ExitRequest:
@@ -76,6 +81,7 @@ class PythonKernel(BaseInterpreter):
     implementation = "txkernel"
     implementation_version = __version__
     placements = (WORKER, MAIN)
+    capture_fds = True
     language_info = {
         "name": "python",
         "version": platform.python_version(),
@@ -215,18 +221,23 @@ class PythonKernel(BaseInterpreter):
         ns["___"], ns["__"], ns["_"] = ns.get("__"), ns.get("_"), value
         if cell.silent:
             return
-        data, metadata = format_object(value)
+        errors: list[Exception] = []
+        bundle = format_result(value, errors)  # None: it displayed itself
+        data, metadata = bundle or ({}, {})
         if cell.counted:
             ns[f"_{cell.count}"] = value
             out = ns.get("Out")
             if isinstance(out, dict):
                 out[cell.count] = value
             self.history_store.set_output(cell.count, data.get("text/plain"))
-        self.host.publish(
-            "execute_result",
-            {"execution_count": cell.count, "data": data, "metadata": metadata},
-            parent=cell.request,
-        )
+        if bundle is not None:
+            self.host.publish(
+                "execute_result",
+                {"execution_count": cell.count, "data": data, "metadata": metadata},
+                parent=cell.request,
+            )
+        if errors:
+            raise errors[0]  # a failing repr fails the cell, as in ipykernel 7
 
     # -- what cell code calls (execution thread) --
 
@@ -295,6 +306,8 @@ class PythonKernel(BaseInterpreter):
         token = current_cell.set(cell)
         if not cell.silent:
             router.latest = cell
+        cellwarnings.new_cell(self.namespace)
+        fdcapture.cell_started(cell)
         try:
             if cell.counted:
                 self._remember(cell.count, code)
@@ -303,6 +316,7 @@ class PythonKernel(BaseInterpreter):
                 reply["user_expressions"] = self._user_expressions(user_expressions)
             return reply
         finally:
+            fdcapture.cell_finished(cell)  # what it wrote to fds 1 and 2 is the cell's
             cellhooks.cell_ended(cell)
             if self.output is not None:
                 self.output.flush()
@@ -362,8 +376,11 @@ class PythonKernel(BaseInterpreter):
             "traceback": ["KeyboardInterrupt"],
         }
 
+    #: Seconds one completion may take; it runs on the reactor thread.
+    completion_budget = BUDGET
+
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        return complete(code, cursor_pos, self.namespace)
+        return complete(code, cursor_pos, self.namespace, Deadline(self.completion_budget))
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         return inspect(code, cursor_pos, detail_level, self.namespace)

@@ -174,6 +174,13 @@ class _Router:
         self._saved: dict[str, Any] = {}
         self._reactor: Any = None
         self._lock = threading.Lock()
+        #: What else is installed while routing is (objects with
+        #: ``install()`` and ``uninstall()``, e.g. cell warnings).
+        self.extensions: list[Any] = []
+        #: ``fileno()`` of the routed streams: ``stream_fileno(name, original)``.
+        self.stream_fileno: Callable[[str, Any], int] = _original_fileno
+        #: Runs before routed text is buffered (any thread).
+        self.before_write: Callable[[], object] = _nothing
 
     def cell(self, explicit_only: bool = False) -> Cell | None:
         """The cell that code running here and now belongs to."""
@@ -232,8 +239,12 @@ class _Router:
         builtins.input = _input
         getpass.getpass = _getpass
         threading.Thread.start = _thread_start  # type: ignore[method-assign]
+        for extension in self.extensions:
+            extension.install()
 
     def _unpatch(self) -> None:
+        for extension in reversed(self.extensions):
+            extension.uninstall()
         self._unpatch_reactor()
         saved, self._saved = self._saved, {}
         if not saved:
@@ -249,6 +260,16 @@ class _Router:
     def original(self, name: str) -> Any:
         """What ``name`` was before routing was installed."""
         return self._saved.get(name) or _ORIGINALS[name]
+
+
+def _original_fileno(name: str, original: Any) -> int:
+    if original is None:
+        raise io.UnsupportedOperation("fileno")
+    return original.fileno()
+
+
+def _nothing() -> None:
+    pass
 
 
 _ORIGINALS: dict[str, Any] = {
@@ -314,12 +335,16 @@ class RoutedStream(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    def fileno(self) -> int:
+        return router.stream_fileno(self.name, self._original)
+
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         cell = router.cell()
         if cell is None:
             return self._original.write(text) if self._original is not None else len(text)
+        router.before_write()  # e.g. what went to fds 1 and 2 before this text comes first
         cell.kernel.output.write(self.name, text, cell.request)
         return len(text)
 
