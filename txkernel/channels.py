@@ -17,10 +17,12 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ._defer import branch
-from ._zmq import ZmqSocket, make_factory
+from ._zmq import ReadLimit, ZmqSocket, make_factory
 from .connection import ConnectionFileError, ConnectionInfo
+from .exposure import warn_about_exposure
 from .heartbeat import Heartbeat
 from .iopub import IOPubThread
+from .wire import DEFAULT_LIMITS, Limits
 
 log = Logger()
 
@@ -30,6 +32,12 @@ ROUTER_CHANNELS = ("shell", "control", "stdin")
 #: finish connecting (a frontend may run ``input()`` right after it connects).
 STDIN_PATIENCE = 2.0
 _RETRY_EVERY = 0.01
+
+#: Complete messages libzmq queues per peer on shell, control and stdin
+#: before it stops reading that peer's connection (no message is lost: the
+#: peer waits).  With :class:`txkernel.wire.Limits`, this bounds what one
+#: connection can make the kernel hold.
+ROUTER_RCVHWM = 1000
 
 
 class PeerUnreachable(Exception):
@@ -57,6 +65,7 @@ class KernelSockets:
         on_subscribe: Callable[[bytes], object],
         iopub_hwm: int = 0,
         stdin_patience: float = STDIN_PATIENCE,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._reactor = reactor
         self.stdin_patience = stdin_patience
@@ -64,6 +73,7 @@ class KernelSockets:
         self._on_message = on_message
         self._on_subscribe = on_subscribe
         self._iopub_hwm = iopub_hwm
+        self._limits = limits
         self._factory = make_factory(reactor)
         self._factory.lingerPeriod = 1000
         self._routers: dict[str, ZmqSocket] = {}
@@ -77,16 +87,25 @@ class KernelSockets:
         Raises :class:`ConnectionFileError` (and binds nothing) when a port
         cannot be bound.
         """
+        warn_about_exposure(self.info)
         ports = {}
+        limits = self._limits
+        read_limit = ReadLimit(limits.max_frames, limits.max_message_bytes)
         try:
             for channel in ROUTER_CHANNELS:
                 sock = ZmqSocket(
                     self._factory,
                     zmq.ROUTER,
                     lambda frames, ch=channel: self._on_message(ch, frames),
-                    options=[(zmq.ROUTER_HANDOVER, 1)]
+                    options=[
+                        (zmq.ROUTER_HANDOVER, 1),
+                        # A peer sending a bigger frame is disconnected by libzmq.
+                        (zmq.MAXMSGSIZE, limits.max_frame_bytes),
+                        (zmq.RCVHWM, ROUTER_RCVHWM),
+                    ]
                     # stdin is addressed to one frontend: know when it is absent.
                     + ([(zmq.ROUTER_MANDATORY, 1)] if channel == "stdin" else []),
+                    limit=read_limit,
                 )
                 self._routers[channel] = sock
                 ports[channel] = self._bind(channel, sock.bind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 from typing import Any
 
 from twisted.logger import Logger
@@ -55,13 +56,29 @@ class Options(usage.Options):
         ["ip", None, "127.0.0.1", "Address to bind when no connection file is given."],
         ["transport", None, "tcp", "tcp or ipc, when no connection file is given."],
     ]
+    optFlags = [
+        ["allow-empty-key", None, "Accept a connection file whose key is empty (unsigned messages)."],
+    ]
 
     def postOptions(self) -> None:
+        """Check the options; a problem ends twistd with its reason on one line.
+
+        (twistd would print its whole usage text before a ``UsageError``.)
+        """
+        try:
+            self._check()
+        except usage.UsageError as e:
+            sys.stderr.write(f"txkernel: {e}\n")
+            raise SystemExit(1) from None
+
+    def _check(self) -> None:
         self["kernel_class"] = load_kernel_class(self["kernel"])
         path = self["connection-file"]
         if path is not None:
             try:
-                self["connection_info"] = read_connection_file(path)
+                self["connection_info"] = read_connection_file(
+                    path, allow_empty_key=bool(self["allow-empty-key"])
+                )
             except ConnectionFileError as e:
                 raise usage.UsageError(str(e)) from None
         else:
