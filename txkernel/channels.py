@@ -21,7 +21,7 @@ from ._zmq import ReadLimit, ZmqSocket, make_factory
 from .connection import ConnectionFileError, ConnectionInfo
 from .exposure import warn_about_exposure
 from .heartbeat import Heartbeat
-from .iopub import IOPubThread
+from .iopub import DEFAULT_HWM, STALL_TIMEOUT, IOPubThread
 from .wire import DEFAULT_LIMITS, Limits
 
 log = Logger()
@@ -63,9 +63,10 @@ class KernelSockets:
         info: ConnectionInfo,
         on_message: Callable[[str, list[bytes]], object],
         on_subscribe: Callable[[bytes], object],
-        iopub_hwm: int = 0,
+        iopub_hwm: int = DEFAULT_HWM,
         stdin_patience: float = STDIN_PATIENCE,
         limits: Limits = DEFAULT_LIMITS,
+        iopub_stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self._reactor = reactor
         self.stdin_patience = stdin_patience
@@ -73,6 +74,7 @@ class KernelSockets:
         self._on_message = on_message
         self._on_subscribe = on_subscribe
         self._iopub_hwm = iopub_hwm
+        self._iopub_stall_timeout = iopub_stall_timeout
         self._limits = limits
         self._factory = make_factory(reactor)
         self._factory.lingerPeriod = 1000
@@ -114,6 +116,7 @@ class KernelSockets:
                 self.info.endpoint("iopub"),
                 self._on_subscribe,
                 self._iopub_hwm,
+                self._iopub_stall_timeout,
             )
             ports["iopub"] = self._bind("iopub", lambda _addr: self._iopub.start())
             self._heartbeat = Heartbeat(self._reactor, self.info.endpoint("hb"))

@@ -47,6 +47,9 @@ class KernelService(Service):
     been answered and the service has stopped (``twistd`` stops the reactor
     there; an embedding application may do what it likes).
 
+    ``iopub_hwm`` IOPub messages are queued per subscriber (0: no limit);
+    :mod:`txkernel.iopub` says what happens to one that stops reading.
+
     An input request waits up to ``stdin_patience`` seconds for the asking
     frontend's stdin socket to connect, then fails with
     :class:`txkernel.kernel.StdinUnreachable`.
@@ -62,7 +65,7 @@ class KernelService(Service):
         ip: str = "127.0.0.1",
         transport: str = "tcp",
         on_shutdown: Callable[[bool], object] | None = None,
-        iopub_hwm: int = 0,
+        iopub_hwm: int = 1000,
         reactor: Any = None,
         stdin_patience: float = 2.0,
     ) -> None:
