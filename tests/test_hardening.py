@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
+import tempfile
 
 import zmq
 from twisted.internet import reactor
@@ -279,3 +282,98 @@ class TwistdStartupTests(TestCase):
         lines = proto.output.strip().splitlines()
         self.assertEqual(len(lines), 1, proto.output)
         self.assertIn("not valid JSON", lines[0])
+
+
+class IpcTests(TestCase):
+    """Defect 6: ipc sockets get private, distinct paths and are removed on exit."""
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        # Short: a socket path has at most 107 bytes.
+        self.runtime = tempfile.mkdtemp(prefix="txk-test-")
+        self.addCleanup(shutil.rmtree, self.runtime, True)
+        self.patch(os, "environ", {**os.environ, "JUPYTER_RUNTIME_DIR": self.runtime})
+
+    async def test_without_a_connection_file_paths_are_private_and_removed(self) -> None:
+        service = await serve(self, transport="ipc")
+        info = service.connection_info
+        ports = [info.port(ch) for ch in ("shell", "control", "stdin", "iopub", "hb")]
+        self.assertEqual(len(set(ports)), 5, ports)
+        self.assertNotIn(0, ports)
+        directory = os.path.dirname(info.ip)
+        self.assertEqual(os.path.dirname(directory), self.runtime)
+        self.assertEqual(stat.S_IMODE(os.stat(directory).st_mode), 0o700)
+        paths = [f"{info.ip}-{p}" for p in ports]
+        for path in paths:
+            self.assertTrue(stat.S_ISSOCK(os.stat(path).st_mode), path)
+        self.assertEqual(read_connection_file(service.connection_file), info)
+        client = await connect(self, service)
+        self.assertEqual((await client.execute("over ipc")).content["status"], "ok")
+        client.stop()
+        await service.stopService()
+        self.assertEqual([p for p in paths if os.path.exists(p)], [])
+        self.assertFalse(os.path.exists(directory))
+
+    async def test_a_jupyter_ipc_file_leaves_no_sockets_after_sigterm(self) -> None:
+        base = os.path.join(self.runtime, "kernel-ipc")
+        info = ConnectionInfo(ip=base, transport="ipc").with_ports(
+            {"shell": 1, "control": 2, "stdin": 3, "iopub": 4, "hb": 5}
+        )
+        path = _write(self, info.to_dict())
+        proto = spawn(self, "-m", "txkernel", "-f", path, "--kernel", "tests.kernels:ScriptedKernel")
+        client = await connect_to_file(self, path)
+        self.assertEqual((await client.execute("over ipc")).content["status"], "ok")
+        self.assertTrue(os.path.exists(base + "-1"))
+        proto.transport.signalProcess("TERM")
+        self.assertEqual(await proto.ended, 0)
+        self.assertEqual(
+            [n for n in range(1, 6) if os.path.exists(f"{base}-{n}")], []
+        )
+
+    async def test_twistd_ipc_without_a_file_removes_its_sockets(self) -> None:
+        proto = spawn_twistd(
+            self, "txkernel", "--transport", "ipc", "--kernel", "tests.kernels:ScriptedKernel"
+        )
+        match = await proto.wait_for(r"jupyter console --existing (\S+)")
+        info = read_connection_file(match.group(1))
+        client = await connect_to_file(self, match.group(1))
+        await client.shutdown()
+        self.assertEqual(await proto.ended, 0)
+        directory = os.path.dirname(info.ip)
+        self.assertTrue(directory.startswith(self.runtime), directory)
+        self.assertFalse(os.path.exists(directory))
+
+
+async def connect_to_file(test, path: str):
+    from .helpers import connect_to
+
+    return await connect_to(test, read_connection_file(path), timeout=20)
+
+
+class TwistdSigtermTests(TestCase):
+    """Defect 8: SIGTERM to twistd while a cell runs stops at once and exits 0."""
+
+    timeout = 60
+
+    async def test_sigterm_during_a_cell_exits_0_with_output_delivered(self) -> None:
+        from .helpers import wait_for_stream
+
+        proto = spawn_twistd(self, "txkernel")
+        match = await proto.wait_for(r"jupyter console --existing (\S+)")
+        path = match.group(1)
+        client = await connect_to_file(self, path)
+        started = wait_for_stream(client, "started\n")
+        running = client.execute(
+            "import time\nprint('started')\ntime.sleep(30)\nprint('never')"
+        )
+        running.addErrback(lambda _: None)
+        await started
+        began = reactor.seconds()
+        proto.transport.signalProcess("TERM")
+        code = await proto.ended
+        elapsed = reactor.seconds() - began
+        self.assertEqual((code, proto.signal), (0, None), proto.output)
+        self.assertFalse(os.path.exists(path), "the connection file was left behind")
+        # The kernel used to wait 5 s for the cell (a detach timeout).
+        self.assertLess(elapsed, 4.0, proto.output)

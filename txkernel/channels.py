@@ -21,6 +21,7 @@ from ._zmq import ReadLimit, ZmqSocket, make_factory
 from .connection import ConnectionFileError, ConnectionInfo
 from .exposure import warn_about_exposure
 from .heartbeat import Heartbeat
+from .ipc import choose_socket_paths, remove_socket_files
 from .iopub import DEFAULT_HWM, STALL_TIMEOUT, IOPubThread
 from .wire import DEFAULT_LIMITS, Limits
 
@@ -82,6 +83,8 @@ class KernelSockets:
         self._iopub: IOPubThread | None = None
         self._heartbeat: Heartbeat | None = None
         self._closing: Deferred[None] | None = None
+        self._ipc_directory: str | None = None
+        self._ipc_bound = False
 
     def bind(self) -> ConnectionInfo:
         """Bind all five sockets; returns the info with the real port numbers.
@@ -90,6 +93,9 @@ class KernelSockets:
         cannot be bound.
         """
         warn_about_exposure(self.info)
+        if self.info.transport == "ipc":
+            self.info, self._ipc_directory = choose_socket_paths(self.info)
+            self._ipc_bound = True
         ports = {}
         limits = self._limits
         read_limit = ReadLimit(limits.max_frames, limits.max_message_bytes)
@@ -146,6 +152,12 @@ class KernelSockets:
         if self._heartbeat is not None and self._heartbeat.endpoint:
             self._heartbeat.stop()
         self._factory.shutdown()
+        self._remove_ipc_files()
+
+    def _remove_ipc_files(self) -> None:
+        if self._ipc_bound:
+            self._ipc_bound = False
+            remove_socket_files(self.info, self._ipc_directory)
 
     def send(self, channel: str, frames: Sequence[bytes]) -> None:
         """Send on shell, control or stdin (reactor thread); a failed send is logged."""
@@ -228,4 +240,5 @@ class KernelSockets:
         self._routers.clear()
         self._factory.shutdown()
         done = DeferredList(stopping, consumeErrors=True)
-        return done.addCallback(lambda _: None)
+        done.addCallback(lambda _: self._remove_ipc_files())
+        return done

@@ -56,6 +56,9 @@ class KernelService(Service):
     """
 
     name = "txkernel"
+    #: Seconds stopping waits for the kernel to detach (a running cell to
+    #: end) before it closes the sockets anyway; None: as long as it takes.
+    stop_patience: float | None = None
 
     def __init__(
         self,
@@ -147,6 +150,8 @@ class KernelService(Service):
     def _stop(self) -> Deferred[None]:
         sockets, self._sockets = self._sockets, None
         detached = maybeDeferred(self.kernel.detach)
+        if self.stop_patience is not None and not detached.called:
+            detached.addTimeout(self.stop_patience, self._reactor)
         if self._owns_file and self.connection_file:
             try:
                 os.unlink(self.connection_file)

@@ -90,7 +90,9 @@ class Options(usage.Options):
 class TwistdKernelService(KernelService):
     """A KernelService that owns the process: it ends it when it cannot start
     or is shut down, and SIGINT interrupts a running cell (when no cell runs,
-    SIGINT stops twistd as usual)."""
+    SIGINT stops twistd as usual).  SIGTERM stops at once, without waiting for
+    a running cell: queued output is sent, the connection file removed, and
+    twistd exits 0."""
 
     def privilegedStartService(self) -> None:
         try:
@@ -120,6 +122,15 @@ class TwistdKernelService(KernelService):
                 raise KeyboardInterrupt
 
         signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(
+            signal.SIGTERM, lambda signum, frame: self._reactor.callFromThread(self._terminate)
+        )
+
+    def _terminate(self) -> None:
+        log.info("txkernel: SIGTERM received, shutting down")
+        # The execution thread is a daemon: a cell still running is not waited for.
+        self.stop_patience = 0.0
+        self._reactor.stop()
 
 
 def makeService(options: Options) -> KernelService:
