@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import zmq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import formatEvent, globalLogPublisher
 
 from txkernel.connection import ConnectionInfo
@@ -97,3 +100,27 @@ class LogWatcher:
 
     def matching(self, needle: str) -> list[str]:
         return [line for line in self.lines if needle in line]
+
+
+def reply_on(peer: RawPeer, msg_type: str, patience: float = 60.0) -> Deferred[dict]:
+    """Fires with the first ``msg_type`` reply the raw peer reads (others are
+    skipped); the peer's socket is read on the reactor thread, which made it."""
+    d: Deferred[dict] = Deferred()
+    deadline = reactor.seconds() + patience
+
+    def poll() -> None:
+        while peer.socket.poll(0):
+            frames = peer.socket.recv_multipart()
+            body = frames[frames.index(DELIMITER) + 1 :]
+            hdr = json.loads(body[1])
+            if hdr["msg_type"] == msg_type:
+                loop.stop()
+                d.callback({"header": hdr, "content": json.loads(body[4])})
+                return
+        if reactor.seconds() > deadline:
+            loop.stop()
+            d.errback(AssertionError(f"no {msg_type} within {patience:g} s"))
+
+    loop = LoopingCall(poll)
+    loop.start(0.01)
+    return d

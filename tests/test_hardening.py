@@ -27,7 +27,7 @@ from txkernel.connection import (
 from txkernel.wire import DELIMITER, Limits
 
 from .helpers import connect, serve, spawn, spawn_twistd
-from .hostile import LogWatcher, RawPeer, header, signed_frames
+from .hostile import LogWatcher, RawPeer, header, reply_on, signed_frames
 from .kernels import ScriptedKernel
 
 
@@ -62,6 +62,7 @@ class BadHeaderTests(TestCase):
         info = service.connection_info
         peer = RawPeer(self, info, "shell")
         control = RawPeer(self, info, "control")
+        before = kernel.queued
         bad = [
             dict(msg_type=["execute_request"]),
             dict(session=1),
@@ -76,7 +77,11 @@ class BadHeaderTests(TestCase):
             )
         for part in ("parent", "metadata", "content"):
             peer.send(signed_frames(info, header(), **{part: [1, 2]}))
-        await kernel.received(kernel.queued + len(bad) + 3)
+        # Each connection delivers in order: once this is answered, the
+        # bad messages before it on control were read.
+        control.send(signed_frames(info, header("kernel_info_request"), {}))
+        await reply_on(control, "kernel_info_reply")
+        await kernel.received(before + len(bad) + 3)
         self.assertEqual(
             (await client.execute("ok", timeout=10)).content["status"], "ok"
         )
