@@ -86,11 +86,18 @@ def main() -> int:
         "ip": "127.0.0.1",
         "key": secrets.token_hex(32),
         "signature_scheme": "hmac-sha256",
-        **{f"{ch}_port": p for ch, p in zip(("shell", "control", "stdin", "iopub", "hb"), ports)},
+        **{
+            f"{ch}_port": p
+            for ch, p in zip(
+                ("shell", "control", "stdin", "iopub", "hb"), ports, strict=True
+            )
+        },
     }
     with open(path, "w") as f:
         json.dump(info, f)
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
     kernel = subprocess.Popen([sys.executable, "-m", "txkernel", "-f", path], env=env)
     kc = BlockingKernelClient(connection_file=path)
     kc.load_connection_file()
@@ -115,14 +122,26 @@ def main() -> int:
             if args.reading:
                 drain(kc, reply["parent_header"]["msg_id"])
             if i % 1000 == 0:
-                rows.append((f"after {i} executes", time.perf_counter() - start, rss_mib(kernel.pid)))
+                rows.append(
+                    (
+                        f"after {i} executes",
+                        time.perf_counter() - start,
+                        rss_mib(kernel.pid),
+                    )
+                )
         kc.execute(f"print('x' * {args.big_mb} * 1000 * 1000)", reply=True, timeout=120)
         for _ in range(200):
             kc.execute("print('x' * 200)", reply=True, timeout=60)
         # Past the IOPub stall timeout (2 s), so a bounded kernel has let go.
         time.sleep(3)
         kc.execute("pass", reply=True, timeout=60)
-        rows.append((f"after a {args.big_mb} MB print + 200", time.perf_counter() - start, rss_mib(kernel.pid)))
+        rows.append(
+            (
+                f"after a {args.big_mb} MB print + 200",
+                time.perf_counter() - start,
+                rss_mib(kernel.pid),
+            )
+        )
         reading = "reading IOPub" if args.reading else "not reading IOPub"
         print(
             f"{args.stalled} stalled SUB + jupyter_client blocking client {reading}; "

@@ -69,7 +69,9 @@ def signed_frames(
 class RawPeer:
     """A DEALER (or SUB) socket of its own on one of the kernel's channels."""
 
-    def __init__(self, test, info: ConnectionInfo, channel: str, kind: int = zmq.DEALER) -> None:
+    def __init__(
+        self, test, info: ConnectionInfo, channel: str, kind: int = zmq.DEALER
+    ) -> None:
         self.context = zmq.Context()
         self.socket = self.context.socket(kind)
         self.socket.linger = 0

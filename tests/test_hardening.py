@@ -10,12 +10,11 @@ import shutil
 import stat
 import tempfile
 
-import zmq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import TestCase
 
 from txkernel.channels import KernelSockets
 from txkernel.connection import (
@@ -24,7 +23,7 @@ from txkernel.connection import (
     parse_connection_info,
     read_connection_file,
 )
-from txkernel.wire import DELIMITER, Limits
+from txkernel.wire import Limits
 
 from .helpers import connect, serve, spawn, spawn_twistd
 from .hostile import LogWatcher, RawPeer, header, reply_on, signed_frames
@@ -37,7 +36,9 @@ class BadHeaderTests(TestCase):
 
     timeout = 30
 
-    async def test_a_list_or_dict_msg_id_is_dropped_and_shell_keeps_serving(self) -> None:
+    async def test_a_list_or_dict_msg_id_is_dropped_and_shell_keeps_serving(
+        self,
+    ) -> None:
         logs = LogWatcher(self)
         kernel = ScriptedKernel()
         service = await serve(self, kernel)
@@ -131,9 +132,7 @@ class FrameLimitTests(TestCase):
             ConnectionInfo(),
             self._got,
             lambda topic: None,
-            limits=Limits(
-                max_frames=8, max_frame_bytes=1000, max_message_bytes=3000
-            ),
+            limits=Limits(max_frames=8, max_frame_bytes=1000, max_message_bytes=3000),
         )
         self.info = self.sockets.bind()
         self.addCleanup(self.sockets.close)
@@ -201,7 +200,9 @@ class EmptyKeyTests(TestCase):
 
     def test_an_empty_key_is_refused_with_a_reason(self) -> None:
         data = ConnectionInfo(key="").to_dict()
-        error = self.assertRaises(ConnectionFileError, parse_connection_info, data, "f.json")
+        error = self.assertRaises(
+            ConnectionFileError, parse_connection_info, data, "f.json"
+        )
         self.assertIn("'key' is empty", str(error))
         self.assertEqual("\n" in str(error), False)
         self.assertEqual(parse_connection_info(data, allow_empty_key=True).key, "")
@@ -223,8 +224,14 @@ class EmptyKeyTests(TestCase):
     async def test_allowed_explicitly_it_serves_with_a_warning(self) -> None:
         path = _write(self, ConnectionInfo(key="").with_ports(free_ports()).to_dict())
         proto = spawn(
-            self, "-m", "txkernel", "-f", path, "--allow-empty-key",
-            "--kernel", "tests.kernels:ScriptedKernel",
+            self,
+            "-m",
+            "txkernel",
+            "-f",
+            path,
+            "--allow-empty-key",
+            "--kernel",
+            "tests.kernels:ScriptedKernel",
         )
         await proto.wait_for("the connection key is empty")
         client_info = read_connection_file(path, allow_empty_key=True)
@@ -253,14 +260,24 @@ class ExposureTests(TestCase):
 
     async def test_python_m_txkernel_warns(self) -> None:
         proto = spawn(
-            self, "-m", "txkernel", "--ip", "0.0.0.0",
-            "--kernel", "tests.kernels:ScriptedKernel",
+            self,
+            "-m",
+            "txkernel",
+            "--ip",
+            "0.0.0.0",
+            "--kernel",
+            "tests.kernels:ScriptedKernel",
         )
         await self._warns(proto)
 
     async def test_twistd_warns(self) -> None:
         proto = spawn_twistd(
-            self, "txkernel", "--ip", "0.0.0.0", "--kernel", "tests.kernels:ScriptedKernel"
+            self,
+            "txkernel",
+            "--ip",
+            "0.0.0.0",
+            "--kernel",
+            "tests.kernels:ScriptedKernel",
         )
         await self._warns(proto)
 
@@ -300,7 +317,9 @@ class IpcTests(TestCase):
         self.addCleanup(shutil.rmtree, self.runtime, True)
         self.patch(os, "environ", {**os.environ, "JUPYTER_RUNTIME_DIR": self.runtime})
 
-    async def test_without_a_connection_file_paths_are_private_and_removed(self) -> None:
+    async def test_without_a_connection_file_paths_are_private_and_removed(
+        self,
+    ) -> None:
         service = await serve(self, transport="ipc")
         info = service.connection_info
         ports = [info.port(ch) for ch in ("shell", "control", "stdin", "iopub", "hb")]
@@ -326,19 +345,30 @@ class IpcTests(TestCase):
             {"shell": 1, "control": 2, "stdin": 3, "iopub": 4, "hb": 5}
         )
         path = _write(self, info.to_dict())
-        proto = spawn(self, "-m", "txkernel", "-f", path, "--kernel", "tests.kernels:ScriptedKernel")
+        proto = spawn(
+            self,
+            "-m",
+            "txkernel",
+            "-f",
+            path,
+            "--kernel",
+            "tests.kernels:ScriptedKernel",
+        )
         client = await connect_to_file(self, path)
         self.assertEqual((await client.execute("over ipc")).content["status"], "ok")
         self.assertTrue(os.path.exists(base + "-1"))
         proto.transport.signalProcess("TERM")
         self.assertEqual(await proto.ended, 0)
-        self.assertEqual(
-            [n for n in range(1, 6) if os.path.exists(f"{base}-{n}")], []
-        )
+        self.assertEqual([n for n in range(1, 6) if os.path.exists(f"{base}-{n}")], [])
 
     async def test_twistd_ipc_without_a_file_removes_its_sockets(self) -> None:
         proto = spawn_twistd(
-            self, "txkernel", "--transport", "ipc", "--kernel", "tests.kernels:ScriptedKernel"
+            self,
+            "txkernel",
+            "--transport",
+            "ipc",
+            "--kernel",
+            "tests.kernels:ScriptedKernel",
         )
         match = await proto.wait_for(r"jupyter console --existing (\S+)")
         info = read_connection_file(match.group(1))

@@ -38,13 +38,23 @@ json_values = st.recursive(
     | st.integers(-(2**63), 2**63)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
 
-HEADER_FIELDS = ("msg_id", "msg_type", "session", "username", "version", "date", "subshell_id")
+HEADER_FIELDS = (
+    "msg_id",
+    "msg_type",
+    "session",
+    "username",
+    "version",
+    "date",
+    "subshell_id",
+)
 REQUEST_TYPES = (
     "execute_request",
     "complete_request",
@@ -70,11 +80,27 @@ headers = st.builds(
 
 #: Content fields the request handlers read, with any value.
 CONTENT_KEYS = (
-    "code", "silent", "store_history", "user_expressions", "allow_stdin",
-    "stop_on_error", "cursor_pos", "detail_level", "hist_access_type", "n",
-    "comm_id", "target_name", "data", "value", "restart", "pattern",
+    "code",
+    "silent",
+    "store_history",
+    "user_expressions",
+    "allow_stdin",
+    "stop_on_error",
+    "cursor_pos",
+    "detail_level",
+    "hist_access_type",
+    "n",
+    "comm_id",
+    "target_name",
+    "data",
+    "value",
+    "restart",
+    "pattern",
 )
-contents = st.dictionaries(st.sampled_from(CONTENT_KEYS), json_values, max_size=6) | json_values
+contents = (
+    st.dictionaries(st.sampled_from(CONTENT_KEYS), json_values, max_size=6)
+    | json_values
+)
 
 
 def _signed(wire: Wire, parts: list[bytes]) -> bytes:
@@ -97,8 +123,16 @@ class WireFuzzTests(SynchronousTestCase):
             pass
 
     @FUZZ
-    @given(headers, json_values, json_values, contents, st.lists(st.binary(max_size=16), max_size=3))
-    def test_signed_parts_of_any_shape(self, hdr, parent, metadata, content, buffers) -> None:
+    @given(
+        headers,
+        json_values,
+        json_values,
+        contents,
+        st.lists(st.binary(max_size=16), max_size=3),
+    )
+    def test_signed_parts_of_any_shape(
+        self, hdr, parent, metadata, content, buffers
+    ) -> None:
         parts = [json.dumps(x).encode() for x in (hdr, parent, metadata, content)]
         frames = [b"id", DELIMITER, _signed(self.sender, parts), *parts, *buffers]
         try:
@@ -169,10 +203,12 @@ class LiveFuzzTests(TestCase):
         client = await connect(self, service)
         info = service.connection_info
         peers = {ch: RawPeer(self, info, ch) for ch in ("shell", "control", "stdin")}
-        signed = generate(st.tuples(headers, json_values, json_values, contents), EXAMPLES * 2)
+        signed = generate(
+            st.tuples(headers, json_values, json_values, contents), EXAMPLES * 2
+        )
         raw = generate(st.lists(st.binary(max_size=64), max_size=10), EXAMPLES)
         sent = 0
-        for channel, peer in peers.items():
+        for peer in peers.values():
             for hdr, parent, metadata, content in signed:
                 if hdr.get("msg_type") == "shutdown_request":
                     continue

@@ -40,7 +40,9 @@ class IOPubPolicyTests(TestCase):
         self.addCleanup(self.sockets.close)
         return info
 
-    def reader(self, info: ConnectionInfo, expected: int) -> tuple[list[int], Deferred[None]]:
+    def reader(
+        self, info: ConnectionInfo, expected: int
+    ) -> tuple[list[int], Deferred[None]]:
         """A reactor SUB that reads everything; fires once ``expected`` arrived."""
         factory = make_factory(reactor)
         self.addCleanup(factory.shutdown)
@@ -113,7 +115,9 @@ class IOPubPolicyTests(TestCase):
         await done
         self.assertEqual(got, list(range(5000)))
         await self.sockets.flush()
-        self.assertTrue(logs.matching("IOPub: a subscriber has read nothing"), logs.lines)
+        self.assertTrue(
+            logs.matching("IOPub: a subscriber has read nothing"), logs.lines
+        )
         # What the stalled subscriber can still read is bounded by its queue
         # (1,000 messages) and the socket buffers, not all 5,000.
         held = 0

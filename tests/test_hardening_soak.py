@@ -129,14 +129,18 @@ class SoakTests(TestCase):
             await pause
         self.assertEqual(await runner.ended, 0, runner.output)
         self.assertIn(f"received {lines * 1000} characters", runner.output)
-        self.assertGreaterEqual(len(rtts), 2, "the flood ended before control was asked")
+        self.assertGreaterEqual(
+            len(rtts), 2, "the flood ended before control was asked"
+        )
         slowest = max(rtts)
         print(
             f"control while {OUTPUT_MB} MB printed: {len(rtts)} replies (ms)",
             sorted(round(r * 1000) for r in rtts),
         )
         self.assertLess(
-            slowest * 1000, CONTROL_MS, f"slowest control reply {slowest * 1000:.1f} ms of {len(rtts)}"
+            slowest * 1000,
+            CONTROL_MS,
+            f"slowest control reply {slowest * 1000:.1f} ms of {len(rtts)}",
         )
 
 

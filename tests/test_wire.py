@@ -103,7 +103,9 @@ class HostileFrameTests(SynchronousTestCase):
             ("subshell_id", []),
         ]:
             error = self.assertRaises(
-                WireError, self.receiver.deserialize, self.frames_with_header(**{field: value})
+                WireError,
+                self.receiver.deserialize,
+                self.frames_with_header(**{field: value}),
             )
             self.assertIn(repr(field), str(error))
 

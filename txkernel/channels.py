@@ -21,8 +21,8 @@ from ._zmq import ReadLimit, ZmqSocket, make_factory
 from .connection import ConnectionFileError, ConnectionInfo
 from .exposure import warn_about_exposure
 from .heartbeat import Heartbeat
-from .ipc import choose_socket_paths, remove_socket_files
 from .iopub import DEFAULT_HWM, STALL_TIMEOUT, IOPubThread
+from .ipc import choose_socket_paths, remove_socket_files
 from .wire import DEFAULT_LIMITS, Limits
 
 log = Logger()

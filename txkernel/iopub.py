@@ -245,7 +245,8 @@ class IOPubThread(SocketThread):
             if self._dropping:
                 self._dropping = False
                 self._reactor.callFromThread(
-                    log.info, "IOPub: every subscriber has room again; nothing is dropped"
+                    log.info,
+                    "IOPub: every subscriber has room again; nothing is dropped",
                 )
             return True
         now = time.monotonic()

@@ -44,7 +44,9 @@ def choose_socket_paths(info: ConnectionInfo) -> tuple[ConnectionInfo, str | Non
     directory = None
     if _is_address(info.ip):
         directory = tempfile.mkdtemp(prefix="txkernel-ipc-", dir=runtime_dir())
-        info = ConnectionInfo(**{**info.to_dict(), "ip": os.path.join(directory, "kernel")})
+        info = ConnectionInfo(
+            **{**info.to_dict(), "ip": os.path.join(directory, "kernel")}
+        )
     taken = {info.port(ch) for ch in CHANNELS if info.port(ch)}
     ports = {}
     candidate = 1
