@@ -238,3 +238,8 @@ class LiveFuzzTests(TestCase):
         for channel in ("shell", "control"):
             answered = await reply_on(peers[channel], "kernel_info_reply")
             self.assertEqual(answered["content"]["status"], "ok")
+        # A handler that a wrongly typed content makes raise is logged with its
+        # traceback, and the request gets an error reply: expected here.
+        self.flushLoggedErrors(
+            TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError
+        )

@@ -92,7 +92,9 @@ class IOPubPolicyTests(TestCase):
         return loop.start(0.005).addCallback(lambda _: None)
 
     async def test_a_reader_behind_a_burst_loses_nothing(self) -> None:
-        info = self.serve()
+        # A long stall timeout: however loaded the machine, this reader is never
+        # taken for stalled, so what is checked is the waiting alone.
+        info = self.serve(iopub_stall_timeout=60.0)
         got, done = self.reader(info, 5000)
         await self.subscribed
         # One burst, five times the per-subscriber queue: the thread waits
