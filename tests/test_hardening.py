@@ -412,3 +412,13 @@ class TwistdSigtermTests(TestCase):
         self.assertFalse(os.path.exists(path), "the connection file was left behind")
         # The kernel used to wait 5 s for the cell (a detach timeout).
         self.assertLess(elapsed, 4.0, proto.output)
+
+
+class IpcPathTests(TestCase):
+    def test_numbers_from_a_connection_file_keep_its_prefix(self) -> None:
+        from txkernel.ipc import choose_socket_paths
+
+        info = ConnectionInfo(ip="127.0.0.1", transport="ipc").with_ports(
+            {"shell": 11, "control": 12, "stdin": 13, "iopub": 14, "hb": 15}
+        )
+        self.assertEqual(choose_socket_paths(info), (info, None))

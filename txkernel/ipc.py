@@ -3,9 +3,9 @@
 With ``transport: ipc`` a channel's endpoint is ``ipc://{ip}-{port}``: ``ip``
 is a path prefix and ``port`` a number that makes each channel's path
 distinct.  A kernel told to use ipc without a connection file (so ``ip`` is
-still an address such as ``127.0.0.1``) gets a fresh directory of its own,
-mode 0700, in the Jupyter runtime directory; any port left at 0 is given the
-smallest number whose path is free.  :func:`remove_socket_files` deletes the
+still an address such as ``127.0.0.1`` and no port is chosen) gets a fresh
+directory of its own, mode 0700, in the Jupyter runtime directory; any port
+left at 0 is given the smallest number whose path is free.  :func:`remove_socket_files` deletes the
 files (and that directory) once the sockets are closed.  Plain file-system
 calls, made on the thread that binds (the reactor).
 """
@@ -42,7 +42,10 @@ def choose_socket_paths(info: ConnectionInfo) -> tuple[ConnectionInfo, str | Non
     ``info`` named its own path prefix).
     """
     directory = None
-    if _is_address(info.ip):
+    chosen = any(info.port(ch) for ch in CHANNELS)
+    # Numbers a connection file chose name paths a frontend will connect to:
+    # keep its prefix whatever it looks like.
+    if _is_address(info.ip) and not chosen:
         directory = tempfile.mkdtemp(prefix="txkernel-ipc-", dir=runtime_dir())
         info = ConnectionInfo(
             **{**info.to_dict(), "ip": os.path.join(directory, "kernel")}
