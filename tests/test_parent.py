@@ -49,7 +49,7 @@ class ParentWatcherTests(TestCase):
 LAUNCHER = """
 import os, subprocess, sys
 from jupyter_client.connect import write_connection_file
-path, _ = write_connection_file(fname=sys.argv[1])
+path, _ = write_connection_file(fname=sys.argv[1], key=os.urandom(32).hex().encode())
 env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
 kernel = subprocess.Popen([sys.executable, "-m", "txkernel", "-f", path], env=env)
 print("kernel pid", kernel.pid, flush=True)

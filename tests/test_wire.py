@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from twisted.trial.unittest import SynchronousTestCase
 
-from txkernel.wire import DELIMITER, PROTOCOL_VERSION, Wire, WireError
+from txkernel.wire import DELIMITER, PROTOCOL_VERSION, Limits, Wire, WireError
 
 
 class WireTests(SynchronousTestCase):
@@ -74,3 +76,93 @@ class WireTests(SynchronousTestCase):
     def test_message_ids_are_unique(self) -> None:
         ids = {self.sender.new_message("x")["msg_id"] for _ in range(1000)}
         self.assertEqual(len(ids), 1000)
+
+
+class HostileFrameTests(SynchronousTestCase):
+    """What a peer sends is checked before anything of it is kept."""
+
+    def setUp(self) -> None:
+        self.sender = Wire("secret", username="client")
+        self.receiver = Wire("secret")
+
+    def frames_with_header(self, **fields) -> list[bytes]:
+        msg = self.sender.new_message("execute_request", {"code": ""})
+        msg["header"].update(fields)
+        return self.sender.serialize(msg, [b"peer"])
+
+    def test_header_fields_of_the_wrong_type_are_rejected(self) -> None:
+        for field, value in [
+            ("msg_id", ["a", "list"]),
+            ("msg_id", {"a": "dict"}),
+            ("msg_id", 7),
+            ("msg_type", ["execute_request"]),
+            ("session", 1.5),
+            ("username", None),
+            ("version", 5),
+            ("date", 20261201),
+            ("subshell_id", []),
+        ]:
+            error = self.assertRaises(
+                WireError,
+                self.receiver.deserialize,
+                self.frames_with_header(**{field: value}),
+            )
+            self.assertIn(repr(field), str(error))
+
+    def test_non_object_parts_are_rejected_with_their_name(self) -> None:
+        for part, value in [
+            ("parent_header", []),
+            ("metadata", "x"),
+            ("content", [1, 2]),
+        ]:
+            frames = self.sender.serialize(
+                self.sender.new_message("execute_request", {"code": ""})
+            )
+            at = frames.index(DELIMITER) + 2
+            index = at + ("header", "parent_header", "metadata", "content").index(part)
+            frames[index] = json.dumps(value).encode()
+            frames[at - 1] = self.sender._session.sign(frames[at : at + 4])
+            error = self.assertRaises(WireError, self.receiver.deserialize, frames)
+            self.assertIn(part, str(error))
+
+    def test_a_signature_of_the_wrong_length_is_refused_and_not_kept(self) -> None:
+        for signature in (b"a" * (1024 * 1024), b"ab", b"f" * 128):
+            frames = self.sender.serialize(self.sender.new_message("x", {}))
+            frames[frames.index(DELIMITER) + 1] = signature
+            error = self.assertRaises(WireError, self.receiver.deserialize, frames)
+            self.assertIn("signature of", str(error))
+        self.assertEqual(self.receiver._session.digest_history, set())
+
+    def test_a_wrong_signature_is_not_kept_in_the_replay_history(self) -> None:
+        frames = self.sender.serialize(self.sender.new_message("x", {}))
+        frames[frames.index(DELIMITER) + 1] = b"f" * 64
+        self.assertRaises(WireError, self.receiver.deserialize, frames)
+        self.assertEqual(self.receiver._session.digest_history, set())
+
+    def test_the_digest_length_follows_the_scheme(self) -> None:
+        sender = Wire("k", signature_scheme="hmac-sha512")
+        receiver = Wire("k", signature_scheme="hmac-sha512")
+        frames = sender.serialize(sender.new_message("x", {}))
+        self.assertEqual(len(frames[frames.index(DELIMITER) + 1]), 128)
+        receiver.deserialize(frames)
+
+    def test_too_many_frames_are_refused(self) -> None:
+        msg = self.sender.new_message("comm_msg", {}, buffers=[b"b"] * 2000)
+        error = self.assertRaises(
+            WireError, self.receiver.deserialize, self.sender.serialize(msg)
+        )
+        self.assertIn("frames, more than the limit", str(error))
+
+    def test_too_many_identities_are_refused(self) -> None:
+        msg = self.sender.new_message("x", {})
+        frames = self.sender.serialize(msg, [b"id%d" % i for i in range(100)])
+        error = self.assertRaises(WireError, self.receiver.deserialize, frames)
+        self.assertIn("identity frames", str(error))
+
+    def test_a_message_over_the_size_limit_is_refused(self) -> None:
+        small = Wire("secret", limits=Limits(max_message_bytes=10_000))
+        msg = self.sender.new_message("comm_msg", {}, buffers=[b"x" * 20_000])
+        error = self.assertRaises(
+            WireError, small.deserialize, self.sender.serialize(msg)
+        )
+        self.assertIn("bytes, more than the limit", str(error))

@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ip", default="127.0.0.1", help="address to bind without -f")
     parser.add_argument("--transport", default="tcp", choices=("tcp", "ipc"))
+    parser.add_argument(
+        "--allow-empty-key",
+        action="store_true",
+        help="accept a connection file whose key is empty (unsigned messages)",
+    )
     return parser
 
 
@@ -68,7 +73,11 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         kernel_class = load_kernel_class(args.kernel)
-        info = read_connection_file(args.connection_file) if args.connection_file else None
+        info = (
+            read_connection_file(args.connection_file, args.allow_empty_key)
+            if args.connection_file
+            else None
+        )
     except (usage.UsageError, ConnectionFileError) as e:
         return _fail(str(e))
     # The process is the kernel's: what its cells (and their subprocesses and

@@ -9,6 +9,9 @@ A thin layer over txZMQ's ``ZmqConnection`` that fixes its sharp edges:
   ``ZMQ_FD`` (otherwise input could sit unread forever);
 - whole multipart messages are sent with one ``send_multipart`` call, with the
   high-water mark set explicitly per socket;
+- an incoming message is read frame by frame and dropped (with a logged
+  reason) as soon as it has more frames or bytes than the socket's
+  :class:`ReadLimit`, so a peer cannot make the kernel hold more than that;
 - the reactor is the factory's, not the module-global one.
 
 Importing this module imports txzmq, which installs the default reactor:
@@ -18,14 +21,23 @@ only modules that run after a reactor has been chosen may import it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import zmq
 from twisted.logger import Logger
 from txzmq import ZmqConnection, ZmqFactory
 
-__all__ = ["ZmqFactory", "ZmqSocket", "make_factory"]
+__all__ = ["ReadLimit", "ZmqFactory", "ZmqSocket", "make_factory"]
 
 log = Logger()
+
+
+@dataclass(frozen=True)
+class ReadLimit:
+    """The most one incoming multipart message may hold."""
+
+    max_frames: int
+    max_bytes: int
 
 
 def make_factory(reactor=None) -> ZmqFactory:
@@ -51,10 +63,12 @@ class ZmqSocket(ZmqConnection):
         socket_type: int,
         on_message: Callable[[list[bytes]], object],
         options: Sequence[tuple[int, int | bytes]] = (),
+        limit: ReadLimit | None = None,
     ) -> None:
         self.socketType = socket_type
         self._on_message = on_message
         self._options = options
+        self._limit = limit
         super().__init__(factory)
 
     def _apply_options(self) -> None:
@@ -100,14 +114,51 @@ class ZmqSocket(ZmqConnection):
                 self._schedule_read()
                 return
             try:
-                message = self.socket.recv_multipart(zmq.NOBLOCK)
+                message = self._recv()
             except zmq.Again:
                 continue
             count += 1
+            if message is None:
+                continue
             try:
                 self.messageReceived(message)
             except Exception:
                 log.failure("Error handling a message on {socket!r}", socket=self)
+
+    def _recv(self) -> list[bytes] | None:
+        """One whole message, or None when it was over the limit (then dropped)."""
+        if self._limit is None:
+            return self.socket.recv_multipart(zmq.NOBLOCK)
+        limit = self._limit
+        sock = self.socket
+        frames = [sock.recv(zmq.NOBLOCK)]
+        size = len(frames[0])
+        count = 1
+        over = False
+        # libzmq delivers a multipart message whole: the rest is there now.
+        while sock.get(zmq.RCVMORE):
+            frame = sock.recv(zmq.NOBLOCK)
+            count += 1
+            size += len(frame)
+            if over:
+                continue
+            if count > limit.max_frames or size > limit.max_bytes:
+                over = True
+                frames = []
+            else:
+                frames.append(frame)
+        if over:
+            log.warn(
+                "Dropped a message on {socket!r}: {count} frames, {size} bytes "
+                "(the limit is {frames} frames, {bytes} bytes)",
+                socket=self,
+                count=count,
+                size=size,
+                frames=limit.max_frames,
+                bytes=limit.max_bytes,
+            )
+            return None
+        return frames
 
     def _schedule_read(self) -> None:
         if self.read_scheduled is None and self.factory is not None:

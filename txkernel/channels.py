@@ -17,10 +17,13 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ._defer import branch
-from ._zmq import ZmqSocket, make_factory
+from ._zmq import ReadLimit, ZmqSocket, make_factory
 from .connection import ConnectionFileError, ConnectionInfo
+from .exposure import warn_about_exposure
 from .heartbeat import Heartbeat
-from .iopub import IOPubThread
+from .iopub import DEFAULT_HWM, STALL_TIMEOUT, IOPubThread
+from .ipc import choose_socket_paths, remove_socket_files
+from .wire import DEFAULT_LIMITS, Limits
 
 log = Logger()
 
@@ -30,6 +33,12 @@ ROUTER_CHANNELS = ("shell", "control", "stdin")
 #: finish connecting (a frontend may run ``input()`` right after it connects).
 STDIN_PATIENCE = 2.0
 _RETRY_EVERY = 0.01
+
+#: Complete messages libzmq queues per peer on shell, control and stdin
+#: before it stops reading that peer's connection (no message is lost: the
+#: peer waits).  With :class:`txkernel.wire.Limits`, this bounds what one
+#: connection can make the kernel hold.
+ROUTER_RCVHWM = 1000
 
 
 class PeerUnreachable(Exception):
@@ -55,8 +64,10 @@ class KernelSockets:
         info: ConnectionInfo,
         on_message: Callable[[str, list[bytes]], object],
         on_subscribe: Callable[[bytes], object],
-        iopub_hwm: int = 0,
+        iopub_hwm: int = DEFAULT_HWM,
         stdin_patience: float = STDIN_PATIENCE,
+        limits: Limits = DEFAULT_LIMITS,
+        iopub_stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self._reactor = reactor
         self.stdin_patience = stdin_patience
@@ -64,12 +75,16 @@ class KernelSockets:
         self._on_message = on_message
         self._on_subscribe = on_subscribe
         self._iopub_hwm = iopub_hwm
+        self._iopub_stall_timeout = iopub_stall_timeout
+        self._limits = limits
         self._factory = make_factory(reactor)
         self._factory.lingerPeriod = 1000
         self._routers: dict[str, ZmqSocket] = {}
         self._iopub: IOPubThread | None = None
         self._heartbeat: Heartbeat | None = None
         self._closing: Deferred[None] | None = None
+        self._ipc_directory: str | None = None
+        self._ipc_bound = False
 
     def bind(self) -> ConnectionInfo:
         """Bind all five sockets; returns the info with the real port numbers.
@@ -77,16 +92,28 @@ class KernelSockets:
         Raises :class:`ConnectionFileError` (and binds nothing) when a port
         cannot be bound.
         """
+        warn_about_exposure(self.info)
+        if self.info.transport == "ipc":
+            self.info, self._ipc_directory = choose_socket_paths(self.info)
+            self._ipc_bound = True
         ports = {}
+        limits = self._limits
+        read_limit = ReadLimit(limits.max_frames, limits.max_message_bytes)
         try:
             for channel in ROUTER_CHANNELS:
                 sock = ZmqSocket(
                     self._factory,
                     zmq.ROUTER,
                     lambda frames, ch=channel: self._on_message(ch, frames),
-                    options=[(zmq.ROUTER_HANDOVER, 1)]
+                    options=[
+                        (zmq.ROUTER_HANDOVER, 1),
+                        # A peer sending a bigger frame is disconnected by libzmq.
+                        (zmq.MAXMSGSIZE, limits.max_frame_bytes),
+                        (zmq.RCVHWM, ROUTER_RCVHWM),
+                    ]
                     # stdin is addressed to one frontend: know when it is absent.
                     + ([(zmq.ROUTER_MANDATORY, 1)] if channel == "stdin" else []),
+                    limit=read_limit,
                 )
                 self._routers[channel] = sock
                 ports[channel] = self._bind(channel, sock.bind)
@@ -95,6 +122,7 @@ class KernelSockets:
                 self.info.endpoint("iopub"),
                 self._on_subscribe,
                 self._iopub_hwm,
+                self._iopub_stall_timeout,
             )
             ports["iopub"] = self._bind("iopub", lambda _addr: self._iopub.start())
             self._heartbeat = Heartbeat(self._reactor, self.info.endpoint("hb"))
@@ -124,6 +152,12 @@ class KernelSockets:
         if self._heartbeat is not None and self._heartbeat.endpoint:
             self._heartbeat.stop()
         self._factory.shutdown()
+        self._remove_ipc_files()
+
+    def _remove_ipc_files(self) -> None:
+        if self._ipc_bound:
+            self._ipc_bound = False
+            remove_socket_files(self.info, self._ipc_directory)
 
     def send(self, channel: str, frames: Sequence[bytes]) -> None:
         """Send on shell, control or stdin (reactor thread); a failed send is logged."""
@@ -206,4 +240,5 @@ class KernelSockets:
         self._routers.clear()
         self._factory.shutdown()
         done = DeferredList(stopping, consumeErrors=True)
-        return done.addCallback(lambda _: None)
+        done.addCallback(lambda _: self._remove_ipc_files())
+        return done

@@ -67,10 +67,14 @@ def _fail(path: str, reason: str) -> ConnectionFileError:
     return ConnectionFileError(f"connection file {path}: {reason}")
 
 
-def parse_connection_info(data: Any, path: str = "<data>") -> ConnectionInfo:
+def parse_connection_info(
+    data: Any, path: str = "<data>", allow_empty_key: bool = False
+) -> ConnectionInfo:
     """Validate a decoded connection file and return its :class:`ConnectionInfo`.
 
-    Raises :class:`ConnectionFileError` naming the first problem found.
+    Raises :class:`ConnectionFileError` naming the first problem found.  An
+    empty ``key`` (unsigned messages: anyone who reaches the ports runs code)
+    is one, unless ``allow_empty_key``.
     """
     if not isinstance(data, dict):
         raise _fail(path, "expected a JSON object")
@@ -101,6 +105,12 @@ def parse_connection_info(data: Any, path: str = "<data>") -> ConnectionInfo:
         raise _fail(
             path, "missing field 'key'" if key is None else "'key' must be a string"
         )
+    if not key and not allow_empty_key:
+        raise _fail(
+            path,
+            "'key' is empty, so messages would not be signed and anyone who can "
+            "reach the ports could run code (--allow-empty-key accepts this)",
+        )
     scheme = data.get("signature_scheme", "hmac-sha256")
     if scheme not in SIGNATURE_SCHEMES:
         raise _fail(path, f"unsupported signature_scheme {scheme!r}")
@@ -115,11 +125,12 @@ def parse_connection_info(data: Any, path: str = "<data>") -> ConnectionInfo:
     )
 
 
-def read_connection_file(path: str) -> ConnectionInfo:
+def read_connection_file(path: str, allow_empty_key: bool = False) -> ConnectionInfo:
     """Read and validate the connection file at ``path``.
 
     Raises :class:`ConnectionFileError` (one line) when the file is missing,
-    unreadable, not JSON, or lacks a field.
+    unreadable, not JSON, lacks a field, or has an empty key (unless
+    ``allow_empty_key``).
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -132,7 +143,7 @@ def read_connection_file(path: str) -> ConnectionInfo:
         data = json.loads(text)
     except ValueError as e:
         raise _fail(path, f"not valid JSON ({e})") from None
-    return parse_connection_info(data, path)
+    return parse_connection_info(data, path, allow_empty_key)
 
 
 def runtime_dir() -> str:

@@ -19,6 +19,9 @@ from ._socket_thread import SocketThread
 
 log = Logger()
 
+#: The biggest ping accepted; libzmq disconnects a peer that sends more.
+MAX_PING_BYTES = 64 * 1024
+
 
 class Heartbeat(SocketThread):
     """Owns the heartbeat ROUTER socket in a thread of its own."""
@@ -40,6 +43,7 @@ class Heartbeat(SocketThread):
         sock = self._context.socket(zmq.ROUTER)
         try:
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_PING_BYTES)
             sock.bind(self._address)
             endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:

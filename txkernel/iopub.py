@@ -6,12 +6,29 @@ order they were queued.  New subscribers are reported to the reactor with
 ``callFromThread`` so it can answer with ``iopub_welcome`` (JEP 65).
 :meth:`IOPubThread.flush` and :meth:`IOPubThread.stop` return Deferreds that
 fire on the reactor thread.
+
+What a subscriber that does not keep up costs (the README's "Security and
+limits" says the same for users):
+
+- libzmq queues at most ``hwm`` messages for each subscriber (1,000 by
+  default) and the socket runs with ``XPUB_NODROP``: when one subscriber's
+  queue is full, the thread keeps the message and retries, so a subscriber
+  that reads, however slowly, loses nothing, ``status`` messages included.
+  Producers never wait: :meth:`IOPubThread.send` only appends to a deque.
+- A subscriber that makes no room for ``stall_timeout`` seconds (2 by
+  default), or messages waiting behind it past ``max_queued_bytes`` (16 MiB),
+  is stalled: from then on each message that a full queue refuses is sent
+  with drops allowed, so the subscribers with room get it at once and only
+  those with a full queue miss it.  The first message every subscriber
+  accepts again ends that (and is logged).  While stopping, nothing waits.
+- ``hwm=0`` queues without limit per subscriber (and never drops).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +42,16 @@ from ._socket_thread import SocketThread
 log = Logger()
 
 _STOP = object()
+
+#: Messages libzmq queues for one subscriber before that subscriber is "full".
+DEFAULT_HWM = 1000
+#: Seconds a full subscriber may go without making room before it is stalled.
+STALL_TIMEOUT = 2.0
+#: Bytes that may wait in the kernel's own queue behind a full subscriber.
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+#: Longest subscription topic accepted (libzmq disconnects a peer sending more).
+MAX_TOPIC_BYTES = 64 * 1024
+_RETRY_MS = 5
 
 
 class _Doorbell:
@@ -68,8 +95,9 @@ class IOPubThread(SocketThread):
     """Owns the XPUB socket in a thread of its own.
 
     ``on_subscribe(topic: bytes)`` runs on the reactor thread for each new
-    subscription.  ``hwm`` is the send high-water mark per subscriber; 0 (the
-    default) queues without limit, so nothing is ever dropped.
+    subscription.  ``hwm`` is the number of messages queued per subscriber
+    (0: no limit); ``stall_timeout`` and ``max_queued_bytes`` say when a
+    full subscriber is left behind (see the module docstring).
     """
 
     def __init__(
@@ -77,16 +105,25 @@ class IOPubThread(SocketThread):
         reactor: Any,
         address: str,
         on_subscribe: Callable[[bytes], object],
-        hwm: int = 0,
+        hwm: int = DEFAULT_HWM,
+        stall_timeout: float = STALL_TIMEOUT,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         super().__init__(reactor, "txkernel-iopub")
         self._address = address
         self._on_subscribe = on_subscribe
         self._hwm = hwm
+        self._stall_timeout = stall_timeout
+        self._max_queued_bytes = max_queued_bytes
         self._queue: deque[Any] = deque()
         self._bell = _Doorbell()
         self._lock = threading.Lock()
         self._stopping = False
+        # Bytes ever queued (written under the lock) and ever sent (by the thread).
+        self._bytes_in = 0
+        self._bytes_out = 0
+        #: Messages sent with drops allowed because a subscriber was stalled.
+        self.lossy_sends = 0
 
     def start(self) -> str:
         """Start the thread and bind; returns the bound endpoint or raises the bind error."""
@@ -101,9 +138,11 @@ class IOPubThread(SocketThread):
 
         Messages sent after :meth:`stop` are dropped.
         """
+        size = sum(len(f) for f in frames)
         with self._lock:
             if self._stopping:
                 return
+            self._bytes_in += size
             self._queue.append(frames)
             self._bell.ring()
 
@@ -136,7 +175,9 @@ class IOPubThread(SocketThread):
         sock = context.socket(zmq.XPUB)
         try:
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+            sock.setsockopt(zmq.XPUB_NODROP, 1)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOPIC_BYTES)
             sock.setsockopt(zmq.LINGER, 3000)
             sock.bind(self._address)
             endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
@@ -170,19 +211,73 @@ class IOPubThread(SocketThread):
         poller.register(sock, zmq.POLLIN)
         queue = self._queue
         call = self._reactor.callFromThread
+        self._blocked_since: float | None = None
+        self._dropping = False
         while True:
-            events = dict(poller.poll())
+            # While a full subscriber holds the head message, retry soon.
+            events = dict(
+                poller.poll(None if self._blocked_since is None else _RETRY_MS)
+            )
             if sock in events:
                 self._read_subscriptions(sock)
             self._bell.reset()
             while queue:
-                item = queue.popleft()
+                item = queue[0]
                 if item is _STOP:
                     return
                 if isinstance(item, _Flush):
+                    queue.popleft()
                     call(item.deferred.callback, None)
-                else:
-                    sock.send_multipart(item)
+                    continue
+                if not self._send(sock, item):
+                    break
+                queue.popleft()
+                self._bytes_out += sum(len(f) for f in item)
+
+    def _send(self, sock: zmq.Socket, frames: Sequence[bytes]) -> bool:
+        """(thread) Send one message; False when a full subscriber holds it back."""
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        else:
+            self._blocked_since = None
+            if self._dropping:
+                self._dropping = False
+                self._reactor.callFromThread(
+                    log.info,
+                    "IOPub: every subscriber has room again; nothing is dropped",
+                )
+            return True
+        now = time.monotonic()
+        if self._blocked_since is None:
+            self._blocked_since = now
+        if not self._dropping:
+            waited = now - self._blocked_since
+            queued = self._bytes_in - self._bytes_out
+            if (
+                waited < self._stall_timeout
+                and queued <= self._max_queued_bytes
+                and not self._stopping
+            ):
+                return False
+            self._dropping = True
+            self._reactor.callFromThread(
+                log.warn,
+                "IOPub: a subscriber has read nothing for {waited:.1f} s "
+                "({queued} bytes waiting); messages are dropped for subscribers "
+                "whose queue is full ({hwm} messages) until they read again",
+                waited=waited,
+                queued=queued,
+                hwm=self._hwm,
+            )
+        sock.setsockopt(zmq.XPUB_NODROP, 0)
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        finally:
+            sock.setsockopt(zmq.XPUB_NODROP, 1)
+        self.lossy_sends += 1
+        return True
 
     def _read_subscriptions(self, sock: zmq.Socket) -> None:
         while True:

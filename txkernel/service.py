@@ -49,12 +49,18 @@ class KernelService(Service):
     been answered and the service has stopped (``twistd`` stops the reactor
     there; an embedding application may do what it likes).
 
+    ``iopub_hwm`` IOPub messages are queued per subscriber (0: no limit);
+    :mod:`txkernel.iopub` says what happens to one that stops reading.
+
     An input request waits up to ``stdin_patience`` seconds for the asking
     frontend's stdin socket to connect, then fails with
     :class:`txkernel.kernel.StdinUnreachable`.
     """
 
     name = "txkernel"
+    #: Seconds stopping waits for the kernel to detach (a running cell to
+    #: end) before it closes the sockets anyway; None: as long as it takes.
+    stop_patience: float | None = None
 
     def __init__(
         self,
@@ -64,7 +70,7 @@ class KernelService(Service):
         ip: str = "127.0.0.1",
         transport: str = "tcp",
         on_shutdown: Callable[[bool], object] | None = None,
-        iopub_hwm: int = 0,
+        iopub_hwm: int = 1000,
         reactor: Any = None,
         stdin_patience: float = 2.0,
     ) -> None:
@@ -147,6 +153,8 @@ class KernelService(Service):
     def _stop(self) -> Deferred[None]:
         sockets, self._sockets = self._sockets, None
         detached = maybeDeferred(self.core.detach)
+        if self.stop_patience is not None and not detached.called:
+            detached.addTimeout(self.stop_patience, self._reactor)
         if self._owns_file and self.connection_file:
             try:
                 os.unlink(self.connection_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 from typing import Any
 
 from twisted.logger import Logger
@@ -57,13 +58,29 @@ class Options(usage.Options):
         ["ip", None, "127.0.0.1", "Address to bind when no connection file is given."],
         ["transport", None, "tcp", "tcp or ipc, when no connection file is given."],
     ]
+    optFlags = [
+        ["allow-empty-key", None, "Accept a connection file whose key is empty (unsigned messages)."],
+    ]
 
     def postOptions(self) -> None:
+        """Check the options; a problem ends twistd with its reason on one line.
+
+        (twistd would print its whole usage text before a ``UsageError``.)
+        """
+        try:
+            self._check()
+        except usage.UsageError as e:
+            sys.stderr.write(f"txkernel: {e}\n")
+            raise SystemExit(1) from None
+
+    def _check(self) -> None:
         self["kernel_class"] = load_kernel_class(self["kernel"])
         path = self["connection-file"]
         if path is not None:
             try:
-                self["connection_info"] = read_connection_file(path)
+                self["connection_info"] = read_connection_file(
+                    path, allow_empty_key=bool(self["allow-empty-key"])
+                )
             except ConnectionFileError as e:
                 raise usage.UsageError(str(e)) from None
         else:
@@ -75,7 +92,9 @@ class Options(usage.Options):
 class TwistdKernelService(KernelService):
     """A KernelService that owns the process: it ends it when it cannot start
     or is shut down, and SIGINT interrupts a running cell (when no cell runs,
-    SIGINT stops twistd as usual)."""
+    SIGINT stops twistd as usual).  SIGTERM stops at once, without waiting for
+    a running cell: queued output is sent, the connection file removed, and
+    twistd exits 0."""
 
     def privilegedStartService(self) -> None:
         try:
@@ -105,6 +124,15 @@ class TwistdKernelService(KernelService):
                 raise KeyboardInterrupt
 
         signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(
+            signal.SIGTERM, lambda signum, frame: self._reactor.callFromThread(self._terminate)
+        )
+
+    def _terminate(self) -> None:
+        log.info("txkernel: SIGTERM received, shutting down")
+        # The execution thread is a daemon: a cell still running is not waited for.
+        self.stop_patience = 0.0
+        self._reactor.stop()
 
 
 def makeService(options: Options) -> KernelService:
