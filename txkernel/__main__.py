@@ -112,9 +112,16 @@ def serve(args: argparse.Namespace) -> int:
         transport=args.transport,
         on_shutdown=lambda restart: finished.set(),
     )
+    # The threads started from here on (IOPub, heartbeat, the reactor and
+    # what it starts) leave SIGINT and SIGTERM to the main thread: CPython runs
+    # signal handlers there, and a signal taken by another thread would not
+    # wake a main thread that waits.
+    process_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, process_signals)
     try:
         service.startService()
     except ConnectionFileError as e:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, process_signals)
         if fdcapture is not None:
             fdcapture.stop()
         return _fail(str(e))
@@ -136,6 +143,7 @@ def serve(args: argparse.Namespace) -> int:
         daemon=True,
     )
     reactor_thread.start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, process_signals)
     try:
         if on_main:
             kernel.run_main()  # until the kernel stops
