@@ -106,7 +106,7 @@ class UnauthenticatedMemoryTests(TestCase):
         client = await connect(self, service)
         info = service.connection_info
         peer = RawPeer(self, info, "shell")
-        history = service.core.messenger.wire._session.digest_history
+        history = service.core.messenger.wire.replay_history
         kept = len(history)
         for i in range(20):
             frames = signed_frames(info, header(), {"code": f"{i}"})

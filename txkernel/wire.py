@@ -6,8 +6,10 @@ The layout of a Jupyter message on a ROUTER or DEALER socket::
      content, buffer...]
 
 The signature is the HMAC of the four JSON frames, taken over the raw bytes
-as received.  ``jupyter_client.session.Session`` does the packing, signing and
-replay guard underneath.  What a peer sends is checked before anything of it
+as received.  Packing (JSON, as ``jupyter_client`` writes it: ISO 8601 dates
+with ``Z``, bytes as base64), signing and the replay guard are done here with
+the standard library, so a kernel answers its first request without
+importing ``jupyter_client``.  What a peer sends is checked before anything of it
 is kept: the frame count and total size against :class:`Limits`, the
 signature's length and value (only an authentic signature enters the replay
 history), and the type of every header field the kernel relies on.  :meth:`Wire.new_message` and :meth:`Wire.serialize`
@@ -17,16 +19,21 @@ and belongs to the thread that reads the sockets (the reactor).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import itertools
+import json
+import math
+import numbers
 import os
+import random
+import re
 import uuid
-from collections.abc import Sequence
+from binascii import b2a_base64
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-
-from jupyter_client.session import Session
 
 DELIMITER = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.5"
@@ -103,18 +110,13 @@ class Wire:
             key = key.encode("utf-8")
         self.session_id = session_id or uuid.uuid4().hex
         self.username = username
-        self._session = Session(
-            key=key,
-            signature_scheme=signature_scheme,
-            session=self.session_id,
-            username=username,
-            check_pid=False,
-        )
+        self._key = key
+        self._digest = _digest_of(signature_scheme)
         self.limits = limits
         #: Length of a valid signature frame (hex digest), 0 without a key.
-        self._signature_length = (
-            2 * self._session.auth.digest_size if self._session.auth is not None else 0
-        )
+        self._signature_length = 2 * self._digest().digest_size if key else 0
+        #: Signatures of the messages accepted so far (the replay guard).
+        self.replay_history: set[bytes] = set()
         self._ids = itertools.count(1)
         self._id_prefix = f"{self.session_id}_{os.getpid()}_"
 
@@ -151,9 +153,25 @@ class Wire:
             "buffers": list(buffers) if buffers else [],
         }
 
+    def sign(self, parts: Sequence[bytes]) -> bytes:
+        """The signature of the four JSON frames ``parts`` (empty without a key)."""
+        if not self._key:
+            return b""
+        mac = hmac.new(self._key, digestmod=self._digest)
+        for part in parts:
+            mac.update(part)
+        return mac.hexdigest().encode("ascii")
+
     def serialize(self, msg: Message, identities: Sequence[bytes] = ()) -> list[bytes]:
         """The frames of ``msg``, led by ``identities`` (or an IOPub topic)."""
-        frames = self._session.serialize(msg, list(identities))
+        content = msg.get("content", {})
+        parts = [
+            pack(msg["header"]),
+            pack(msg.get("parent_header", {})),
+            pack(msg.get("metadata", {})),
+            content if isinstance(content, bytes) else pack(content),
+        ]
+        frames = [*identities, DELIMITER, self.sign(parts), *parts]
         buffers = msg.get("buffers")
         if buffers:
             frames.extend(bytes(b) if isinstance(b, memoryview) else b for b in buffers)
@@ -194,28 +212,35 @@ class Wire:
             )
         self._verify(body)
         try:
-            check_header(self._session.unpack(body[1]))
+            header = unpack(body[1])
+            check_header(header)
+            parent_header = unpack(body[2])
+            metadata = unpack(body[3])
+            content = unpack(body[4])
         except WireError:
             raise
         except Exception as e:
-            raise WireError(f"undecodable header ({type(e).__name__}: {e})") from None
-        try:
-            msg = self._session.deserialize(body, content=True, copy=True)
-        except ValueError as e:
-            raise WireError(str(e).split(":")[0]) from None
-        except Exception as e:
             raise WireError(f"undecodable message ({type(e).__name__}: {e})") from None
-        if not isinstance(msg.get("parent_header"), dict):
+        if not isinstance(parent_header, dict):
             raise WireError("parent_header is not a JSON object")
-        if not isinstance(msg.get("metadata"), dict):
+        if not isinstance(metadata, dict):
             raise WireError("metadata is not a JSON object")
-        if not isinstance(msg.get("content"), dict):
+        if not isinstance(content, dict):
             raise WireError("content is not a JSON object")
-        msg["buffers"] = [bytes(b) for b in msg["buffers"]]
-        return identities, msg
+        self._remember(body[0])
+        header = extract_dates(header)
+        return identities, {
+            "header": header,
+            "msg_id": header["msg_id"],
+            "msg_type": header["msg_type"],
+            "parent_header": extract_dates(parent_header),
+            "metadata": metadata,
+            "content": content,
+            "buffers": [bytes(b) for b in body[5:]],
+        }
 
     def _verify(self, body: list[bytes]) -> None:
-        """Check the signature's length and value before the Session records it."""
+        """Check the signature's length, value and novelty (nothing is kept yet)."""
         if not self._signature_length:
             return
         signature = body[0]
@@ -226,5 +251,93 @@ class Wire:
                 f"signature of {len(signature)} bytes "
                 f"(the scheme's is {self._signature_length})"
             )
-        if not hmac.compare_digest(signature, self._session.sign(body[1:5])):
+        if not hmac.compare_digest(signature, self.sign(body[1:5])):
             raise WireError("Invalid Signature")
+        if signature in self.replay_history:
+            raise WireError("Duplicate Signature")
+
+    def _remember(self, signature: bytes) -> None:
+        """Keep an accepted message's signature; past the limit, forget a tenth at random."""
+        if not self._signature_length:
+            return
+        history = self.replay_history
+        history.add(signature)
+        if len(history) > REPLAY_HISTORY_SIZE:
+            for old in random.sample(sorted(history), len(history) // 10):
+                history.discard(old)
+
+
+#: How many signatures the replay guard keeps (as jupyter_client does).
+REPLAY_HISTORY_SIZE = 2**16
+
+_ISO8601 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def _digest_of(scheme: str) -> Any:
+    """The hashlib constructor of a signature scheme such as ``hmac-sha256``."""
+    kind, _, name = scheme.partition("-")
+    if kind != "hmac" or name not in hashlib.algorithms_available:
+        raise ValueError(f"unsupported signature scheme {scheme!r}")
+    return getattr(hashlib, name, None) or (lambda data=b"": hashlib.new(name, data))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        if obj.tzinfo is None:
+            obj = obj.astimezone()  # a naive time is local time
+        return obj.isoformat().replace("+00:00", "Z")
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, bytes):
+        return b2a_base64(obj, newline=False).decode("ascii")
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    if isinstance(obj, Iterable):
+        return list(obj)
+    raise TypeError(f"{obj!r} is not JSON serializable")
+
+
+def _json_clean(obj: Any) -> Any:
+    """``obj`` with what JSON cannot say made sayable (NaN and infinity as text)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {str(k): _json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_json_clean(v) for v in obj]
+    return obj
+
+
+def pack(obj: Any) -> bytes:
+    """``obj`` as UTF-8 JSON, as Jupyter frontends read it."""
+    try:
+        text = json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere
+        text = json.dumps(
+            _json_clean(obj), default=_json_default, ensure_ascii=False, allow_nan=False
+        )
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def unpack(data: bytes) -> Any:
+    """The JSON value of one frame."""
+    return json.loads(data.decode("utf-8", "replace"))
+
+
+def extract_dates(obj: Any) -> Any:
+    """``obj`` with its ISO 8601 strings as timezone-aware datetimes (headers)."""
+    if isinstance(obj, dict):
+        return {k: extract_dates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [extract_dates(v) for v in obj]
+    if isinstance(obj, str) and _ISO8601.match(obj):
+        try:
+            parsed = datetime.fromisoformat(obj)
+        except ValueError:
+            return obj
+        return parsed if parsed.tzinfo is not None else parsed.astimezone()
+    return obj
