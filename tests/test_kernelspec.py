@@ -22,6 +22,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from twisted.trial.unittest import SynchronousTestCase
 
 from txkernel import kernelspec
+from txkernel.python.debugger import available as debugger_available
 from txkernel.kernelspec import (
     DEFAULT_DISPLAY_NAME,
     DEFAULT_NAME,
@@ -47,7 +48,7 @@ class KernelJsonTests(SynchronousTestCase):
                 "display_name": DEFAULT_DISPLAY_NAME,
                 "language": "python",
                 "interrupt_mode": "signal",
-                "metadata": {"debugger": False},
+                "metadata": {"debugger": debugger_available()},
             },
         )
         self.assertEqual(DEFAULT_NAME, "txkernel")
@@ -115,7 +116,7 @@ class _IsolatedJupyter(SynchronousTestCase):
             spec["argv"][1:], ["-m", "txkernel", "-f", "{connection_file}"]
         )
         self.assertEqual(spec["language"], "python")
-        self.assertEqual(spec["metadata"], {"debugger": False})
+        self.assertEqual(spec["metadata"], {"debugger": debugger_available()})
         for key, value in expected.items():
             self.assertEqual(spec[key], value)
         for filename in LOGO_FILES:

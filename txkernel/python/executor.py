@@ -190,6 +190,10 @@ class ThreadExecutor(_Executor):
     def __init__(self, reactor: Any, name: str = "txkernel-execute") -> None:
         super().__init__(reactor)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        # For debugpy this is a main thread: its debug session lasts while it
+        # lives, although it is a daemon (and the reactor's thread is hidden).
+        setattr(self._thread, "__pydevd_main_thread", True)
+        self._interrupt_sent = False
         self._stopped.addCallback(lambda _: self._thread.join())
 
     def start(self) -> None:
@@ -199,13 +203,19 @@ class ThreadExecutor(_Executor):
     def _raise_interrupt(self) -> None:
         ident = self._thread.ident
         if ident is not None:
+            self._interrupt_sent = True
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
             )
 
     def _clear_interrupt(self) -> None:
+        # Only after an interrupt: on Python 3.11 clearing leaves the
+        # interpreter's async-exception flag set, so every thread then
+        # checks it at each eval-breaker point (and under debugpy's tracer
+        # the execution thread stalls).
         ident = self._thread.ident
-        if ident is not None:
+        if ident is not None and self._interrupt_sent:
+            self._interrupt_sent = False
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
 
 

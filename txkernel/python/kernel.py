@@ -25,6 +25,7 @@ from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
 from ..request import Request
 from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
 from .cell import cell_filename, compile_cell, error_reply
+from .debugger import Debugger, available as debugger_available
 from .completeness import is_complete
 from .completion import complete
 from .display import DisplayPublisher, format_object
@@ -105,6 +106,7 @@ class PythonKernel(BaseInterpreter):
         #: The execution thread of the parent shell (None) and of each subshell.
         self._executors: dict[str | None, Any] = {}
         self._reactor: Any = None
+        self._debugger: Debugger | None = None
 
     # -- life cycle (reactor thread) --
 
@@ -121,6 +123,8 @@ class PythonKernel(BaseInterpreter):
         self._executors[None].start()
         self._fill_namespace()
         router.install(self, reactor)
+        if debugger_available():
+            self._debugger = Debugger(self.namespace, lambda event: self.host.publish("debug_event", event), reactor)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
@@ -134,6 +138,8 @@ class PythonKernel(BaseInterpreter):
         if self.output is not None:
             self.output.close()
         router.uninstall(self)
+        if self._debugger is not None:
+            self._debugger.stop()
         executors, self._executors = self._executors, {}
         stopped = DeferredList([e.stop() for e in executors.values()], consumeErrors=True)
         stopped.addTimeout(5, self._reactor)
@@ -301,7 +307,8 @@ class PythonKernel(BaseInterpreter):
         if help_request is not None:
             return self._help(*help_request)
         try:
-            compiled = compile_cell(code, cell_filename(cell.count, cell.counted))
+            debugged = self._debugger.cell_filename(code) if self._debugger is not None else None
+            compiled = compile_cell(code, debugged or cell_filename(cell.count, cell.counted))
             if compiled.is_async:
                 # The coroutine runs on the reactor, in this cell's context.
                 self.run_in_reactor(Deferred.fromCoroutine, compiled.run_async(self.namespace))
@@ -329,6 +336,17 @@ class PythonKernel(BaseInterpreter):
             except BaseException as e:
                 results[name] = error_reply(e)
         return results
+
+    @property
+    def debugger(self) -> bool:  # type: ignore[override]
+        """Whether the debugger is there (debugpy is installed)."""
+        return self._debugger is not None
+
+    def debug(self, request: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """Answer a DAP request (see :mod:`txkernel.python.debugger`)."""
+        if self._debugger is None:
+            return super().debug(request)
+        return self._debugger.handle(request)
 
     def interrupt(self) -> None:
         """Interrupt the cell running in every shell."""
