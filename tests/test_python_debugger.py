@@ -31,6 +31,7 @@ WAIT = 20
 
 CELL = "def double(a):\n    b = a * 2\n    return b\nx = double(21)\nprint('x is', x)\n"
 RAISING = "y = 1\nraise ValueError('no good')\n"
+LOOPING = "def inner(v):\n    w = v + 1\n    return w\nn = 0\nm = inner(n)\nwhile True:\n    n += 1\n"
 
 
 class Session:
@@ -226,6 +227,54 @@ class DebuggerFlow:
         self.assertEqual(result.stream_text(), "x is 42\n")
         self.assertIn('<cell-', "\n".join(result.reply["content"]["traceback"]))
         self.assertEqual((await client.execute("print(x + 1)", timeout=WAIT)).stream_text(), "43\n")
+
+
+    async def test_step_in_and_out_subshell_pause_and_interrupt(self) -> None:
+        client = await self.connect()
+        session = Session(client)
+        await session.start()
+        execution, thread_id = await session.stop_at(LOOPING, 5)
+        path = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"][0]["source"]["path"]
+        source = await session.request("source", {"source": {"path": path}})
+        self.assertEqual(source["body"]["content"], LOOPING)
+
+        stepped = session.event("stopped", already=False)
+        await session.request("stepIn", {"threadId": thread_id})
+        await stepped
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        self.assertEqual([(f["name"], f["line"]) for f in frames], [("inner", 2), ("<module>", 5)])
+        await session.request(
+            "copyToGlobals", {"srcVariableName": "v", "dstVariableName": "v_copy", "srcFrameId": frames[0]["id"]}
+        )
+        stepped = session.event("stopped", already=False)
+        await session.request("stepOut", {"threadId": thread_id})
+        await stepped
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        self.assertEqual(frames[0]["name"], "<module>")
+
+        # A subshell runs cells while the main shell is stopped.
+        subshell = await client.create_subshell()
+        result = await client.execute("print(n, v_copy)", subshell_id=subshell, timeout=WAIT)
+        self.assertEqual(result.stream_text(), "0 0\n")
+
+        # Running again, then paused wherever the loop is.
+        await session.request("continue", {"threadId": thread_id})
+        paused = session.event("stopped", already=False)
+        await session.request("pause", {"threadId": thread_id})
+        self.assertEqual((await paused)["body"]["reason"], "pause")
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        self.assertIn(frames[0]["line"], (6, 7))
+
+        # An interrupt while stopped resumes the cell and interrupts it.
+        reply = await client.interrupt()
+        self.assertEqual(reply["content"]["status"], "ok")
+        result = await execution
+        self.assertEqual(result.reply["content"]["ename"], "KeyboardInterrupt")
+        info = await session.request("debugInfo")
+        self.assertEqual(info["body"]["stoppedThreads"], [])
+        self.assertEqual((await client.execute("print(n > 0, m)", timeout=WAIT)).stream_text(), "True 1\n")
+        await session.request("disconnect", {"restart": False, "terminateDebuggee": True})
+        self.assertEqual((await client.execute("print('done')", timeout=WAIT)).stream_text(), "done\n")
 
 
 class LaunchedDebuggerTests(DebuggerFlow, LaunchedKernelTestCase):

@@ -407,6 +407,20 @@ class Debugger:
             self._lost(client)
         return response
 
+    def resume(self) -> Deferred[None]:
+        """Let every thread stopped in the debugger run on; fires once debugpy has resumed them."""
+        if self._client is None or not self.stopped_threads:
+            self.stopped_threads = set()
+            return succeed(None)
+        d = self._client.request("continue", {"threadId": min(self.stopped_threads)})
+
+        def resumed(response: Any) -> None:
+            if isinstance(response, Failure):
+                log.warn("Resuming the stopped threads failed: {e}", e=response.getErrorMessage())
+            self.stopped_threads = set()
+
+        return d.addBoth(resumed)
+
     def stop(self) -> None:
         """The kernel is stopping: end the session and remove the cell files."""
         if self._client is not None:

@@ -209,14 +209,27 @@ class ThreadExecutor(_Executor):
             )
 
     def _clear_interrupt(self) -> None:
-        # Only after an interrupt: on Python 3.11 clearing leaves the
-        # interpreter's async-exception flag set, so every thread then
-        # checks it at each eval-breaker point (and under debugpy's tracer
-        # the execution thread stalls).
+        # On the execution thread, after a call.  An interrupt that did not
+        # land is swapped for a private exception and spent here: clearing
+        # it with NULL would leave Python 3.11's async-exception flag set,
+        # so every thread would keep checking it (and a thread traced by
+        # debugpy spins at its next function call).
         ident = self._thread.ident
-        if ident is not None and self._interrupt_sent:
-            self._interrupt_sent = False
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+        if ident is None or not self._interrupt_sent:
+            return
+        self._interrupt_sent = False
+        try:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(_SpentInterrupt)
+            )
+            for _ in range(10_000):  # raised on return from the call, or at a jump
+                pass
+        except _SpentInterrupt:
+            pass
+
+
+class _SpentInterrupt(BaseException):
+    """Stands in for an interrupt that arrived too late to hit its call."""
 
 
 class MainThreadExecutor(_Executor):

@@ -349,7 +349,10 @@ class PythonKernel(BaseInterpreter):
         return self._debugger.handle(request)
 
     def interrupt(self) -> None:
-        """Interrupt the cell running in every shell."""
+        """Interrupt the cell running in every shell (stopped in the debugger: once resumed)."""
+        if self._debugger is not None and self._debugger.stopped_threads:
+            self._debugger.resume().addCallback(lambda _: self.interrupt())
+            return
         for executor in list(self._executors.values()):
             executor.interrupt()
 
