@@ -138,6 +138,10 @@ class DebuggerFlow:
     async def connect(self) -> KernelClient:
         raise NotImplementedError
 
+    async def exit_status(self) -> int | None:
+        """Fires with the kernel process's exit status once it has ended."""
+        raise NotImplementedError
+
     async def locals(self, session: Session, frame_id: int) -> dict[str, str]:
         """The local variables of a frame, by name, as the variables panel shows them."""
         scopes = (await session.request("scopes", {"frameId": frame_id}))["body"]["scopes"]
@@ -277,6 +281,17 @@ class DebuggerFlow:
         self.assertEqual((await client.execute("print('done')", timeout=WAIT)).stream_text(), "done\n")
 
 
+    async def test_shutdown_while_stopped(self) -> None:
+        client = await self.connect()
+        session = Session(client)
+        await session.start()
+        execution, _ = await session.stop_at(LOOPING, 5)
+        execution.addErrback(lambda f: None)  # the cell may end with the kernel, unanswered
+        reply = await client.shutdown(timeout=WAIT)
+        self.assertEqual(reply["content"], {"status": "ok", "restart": False})
+        self.assertEqual(await self.exit_status(), 0)
+
+
 class LaunchedDebuggerTests(DebuggerFlow, LaunchedKernelTestCase):
     """Launched by Jupyter (``python -m txkernel``): cells on the main thread."""
 
@@ -288,6 +303,13 @@ class LaunchedDebuggerTests(DebuggerFlow, LaunchedKernelTestCase):
         self.assertIs(self.km.kernel_spec.metadata["debugger"], True)
         return client
 
+    async def exit_status(self) -> int | None:
+        def wait_exit() -> int | None:
+            self.km.provisioner.process.wait(timeout=WAIT)
+            return self.km.provisioner.process.returncode
+
+        return await self.thread.run(wait_exit)
+
 
 class TwistdDebuggerTests(DebuggerFlow, TestCase):
     """Under twistd: the reactor has the main thread, cells a worker thread."""
@@ -297,13 +319,25 @@ class TwistdDebuggerTests(DebuggerFlow, TestCase):
     execution_thread = "txkernel-execute"
 
     async def connect(self) -> KernelClient:
-        proto = spawn_twistd(self, "txkernel")
+        proto = self.process = spawn_twistd(self, "txkernel")
         match = await proto.wait_for(r"jupyter console --existing (\S+)")
         client = KernelClient(read_connection_file(match.group(1)))
         client.start()
         self.addCleanup(client.stop)
         await client.wait_for_ready(timeout=WAIT)
+        self.addCleanup(self._shut_down, client)
         return client
+
+    async def _shut_down(self, client: KernelClient) -> None:
+        """End the kernel as a frontend would, so it removes its cell files."""
+        if not self.process.ended.called:
+            await client.shutdown(timeout=WAIT)
+            await self.exit_status()
+
+    async def exit_status(self) -> int | None:
+        from twisted.internet import reactor
+
+        return await self.process.ended.addTimeout(WAIT, reactor)
 
 
 class WithoutDebugpyTests(TestCase):
