@@ -22,7 +22,6 @@ from jupyter_client.kernelspec import KernelSpecManager
 from twisted.trial.unittest import SynchronousTestCase
 
 from txkernel import kernelspec
-from txkernel.python.debugger import available as debugger_available
 from txkernel.kernelspec import (
     DEFAULT_DISPLAY_NAME,
     DEFAULT_NAME,
@@ -33,6 +32,7 @@ from txkernel.kernelspec import (
     main,
     uninstall,
 )
+from txkernel.python.debugger import available as debugger_available
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -23,10 +23,12 @@ from txkernel.python import kernel as kernel_module
 from txkernel.python.debugcells import HASH_SEED, CellFiles, murmur2
 from txkernel.python.debugger import available
 
-from .helpers import serve, connect, spawn_twistd
+from .helpers import connect, serve, spawn_twistd
 from .test_python_launched import LaunchedKernelTestCase
 
-SKIP = None if available() else "debugpy is not installed (pip install txkernel[debugger])"
+SKIP = (
+    None if available() else "debugpy is not installed (pip install txkernel[debugger])"
+)
 WAIT = 20
 
 CELL = "def double(a):\n    b = a * 2\n    return b\nx = double(21)\nprint('x is', x)\n"
@@ -55,13 +57,21 @@ class Session:
                 self._waiting.remove(entry)
                 d.callback(event)
 
-    async def request(self, command: str, arguments: dict[str, Any] | None = None, ok: bool = True) -> dict[str, Any]:
+    async def request(
+        self, command: str, arguments: dict[str, Any] | None = None, ok: bool = True
+    ) -> dict[str, Any]:
         """Send one DAP request; returns the DAP response (checked for its DAP fields)."""
-        content: dict[str, Any] = {"seq": self.seq, "type": "request", "command": command}
+        content: dict[str, Any] = {
+            "seq": self.seq,
+            "type": "request",
+            "command": command,
+        }
         if arguments is not None:
             content["arguments"] = arguments
         self.seq += 1
-        reply = await self.client.request("debug_request", content, "control", timeout=WAIT)
+        reply = await self.client.request(
+            "debug_request", content, "control", timeout=WAIT
+        )
         response = reply["content"]
         assert response["type"] == "response", response
         assert response["request_seq"] == content["seq"], response
@@ -94,7 +104,9 @@ class Session:
 
     async def start(self) -> dict[str, Any]:
         """What JupyterLab does when the debugger is turned on; returns debugInfo's body."""
-        info = await self.request("debugInfo")  # seq 0, no arguments: JupyterLab's first request
+        info = await self.request(
+            "debugInfo"
+        )  # seq 0, no arguments: JupyterLab's first request
         assert info["body"]["isStarted"] is False, info
         await self.request(
             "initialize",
@@ -120,7 +132,12 @@ class Session:
         """Break on ``line`` of cell ``code`` and run it; returns the execution and the stopped thread."""
         path = (await self.request("dumpCell", {"code": code}))["body"]["sourcePath"]
         response = await self.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": line}], "sourceModified": False}
+            "setBreakpoints",
+            {
+                "source": {"path": path},
+                "breakpoints": [{"line": line}],
+                "sourceModified": False,
+            },
         )
         assert response["body"]["breakpoints"][0]["verified"], response
         stopped = self.event("stopped")
@@ -144,9 +161,13 @@ class DebuggerFlow:
 
     async def locals(self, session: Session, frame_id: int) -> dict[str, str]:
         """The local variables of a frame, by name, as the variables panel shows them."""
-        scopes = (await session.request("scopes", {"frameId": frame_id}))["body"]["scopes"]
+        scopes = (await session.request("scopes", {"frameId": frame_id}))["body"][
+            "scopes"
+        ]
         scope = next(s for s in scopes if s["name"] == "Locals")
-        response = await session.request("variables", {"variablesReference": scope["variablesReference"]})
+        response = await session.request(
+            "variables", {"variablesReference": scope["variablesReference"]}
+        )
         return {v["name"]: v["value"] for v in response["body"]["variables"]}
 
     async def test_breakpoint_step_inspect_continue(self) -> None:
@@ -162,37 +183,59 @@ class DebuggerFlow:
         self.assertIs(body["richRendering"], True)
         self.assertIs(body["copyToGlobals"], True)
         # The cell's file name is JupyterLab's to compute.
-        expected = f"{body['tmpFilePrefix']}{murmur2(CELL.encode(), body['hashSeed'])}.py"
+        expected = (
+            f"{body['tmpFilePrefix']}{murmur2(CELL.encode(), body['hashSeed'])}.py"
+        )
         dumped = await session.request("dumpCell", {"code": CELL})
         self.assertEqual(dumped["body"]["sourcePath"], expected)
         await session.request("configurationDone")
         execution, thread_id = await session.stop_at(CELL, 2)
 
         # Stopped: control, the heartbeat and further debug requests are answered.
-        self.assertTrue((await client.kernel_info(channel="control", timeout=WAIT))["content"]["debugger"])
+        self.assertTrue(
+            (await client.kernel_info(channel="control", timeout=WAIT))["content"][
+                "debugger"
+            ]
+        )
         await client.heartbeat(timeout=WAIT)
         info = await session.request("debugInfo")
         self.assertEqual(info["body"]["stoppedThreads"], [thread_id])
-        self.assertEqual(info["body"]["breakpoints"], [{"source": expected, "breakpoints": [{"line": 2}]}])
+        self.assertEqual(
+            info["body"]["breakpoints"],
+            [{"source": expected, "breakpoints": [{"line": 2}]}],
+        )
         threads = (await session.request("threads"))["body"]["threads"]
         self.assertEqual([t["name"] for t in threads], [self.execution_thread])
 
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
         self.assertEqual(
             [(f["name"], f["source"]["path"], f["line"]) for f in frames],
             [("double", expected, 2), ("<module>", expected, 4)],
         )
         self.assertEqual(await self.locals(session, frames[0]["id"]), {"a": "21"})
-        evaluated = await session.request("evaluate", {"expression": "a * 3", "frameId": frames[0]["id"], "context": "repl"})
+        evaluated = await session.request(
+            "evaluate",
+            {"expression": "a * 3", "frameId": frames[0]["id"], "context": "repl"},
+        )
         self.assertEqual(evaluated["body"]["result"], "63")
 
         stepped = session.event("stopped", already=False)
         await session.request("next", {"threadId": thread_id})
         self.assertEqual((await stepped)["body"]["reason"], "step")
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
-        self.assertEqual((frames[0]["source"]["path"], frames[0]["line"]), (expected, 3))
-        self.assertEqual(await self.locals(session, frames[0]["id"]), {"a": "21", "b": "42"})
-        rich = await session.request("richInspectVariables", {"variableName": "b", "frameId": frames[0]["id"]})
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
+        self.assertEqual(
+            (frames[0]["source"]["path"], frames[0]["line"]), (expected, 3)
+        )
+        self.assertEqual(
+            await self.locals(session, frames[0]["id"]), {"a": "21", "b": "42"}
+        )
+        rich = await session.request(
+            "richInspectVariables", {"variableName": "b", "frameId": frames[0]["id"]}
+        )
         self.assertEqual(rich["body"]["data"], {"text/plain": "42"})
         await session.request("continue", {"threadId": thread_id})
         result = await execution
@@ -201,12 +244,19 @@ class DebuggerFlow:
 
         # After the run: the variable explorer and rich rendering of globals.
         listed = (await session.request("inspectVariables"))["body"]["variables"]
-        self.assertEqual({v["name"]: (v["value"], v["type"]) for v in listed if v["name"] == "x"}, {"x": ("42", "int")})
+        self.assertEqual(
+            {v["name"]: (v["value"], v["type"]) for v in listed if v["name"] == "x"},
+            {"x": ("42", "int")},
+        )
         self.assertNotIn("kernel", [v["name"] for v in listed])
-        await client.execute("class Card:\n    def _repr_html_(self): return '<b>card</b>'\ncard = Card()")
+        await client.execute(
+            "class Card:\n    def _repr_html_(self): return '<b>card</b>'\ncard = Card()"
+        )
         rich = await session.request("richInspectVariables", {"variableName": "card"})
         self.assertEqual(rich["body"]["data"]["text/html"], "<b>card</b>")
-        missing = await session.request("richInspectVariables", {"variableName": "nothing_here"}, ok=False)
+        missing = await session.request(
+            "richInspectVariables", {"variableName": "nothing_here"}, ok=False
+        )
         self.assertIs(missing["success"], False)
 
         # Exception breakpoints: a raising cell stops where it raises.
@@ -215,7 +265,9 @@ class DebuggerFlow:
         failing = client.execute(RAISING, timeout=60)
         event = await stopped
         self.assertEqual(event["body"]["reason"], "exception")
-        frames = (await session.request("stackTrace", {"threadId": event["body"]["threadId"]}))["body"]["stackFrames"]
+        frames = (
+            await session.request("stackTrace", {"threadId": event["body"]["threadId"]})
+        )["body"]["stackFrames"]
         self.assertEqual(frames[0]["line"], 2)
         self.assertTrue(frames[0]["source"]["path"].startswith(body["tmpFilePrefix"]))
         await session.request("setExceptionBreakpoints", {"filters": []})
@@ -224,41 +276,59 @@ class DebuggerFlow:
         self.assertEqual(failed.reply["content"]["ename"], "ValueError")
 
         # Turned off: the kernel runs cells as before, under their usual names.
-        await session.request("disconnect", {"restart": False, "terminateDebuggee": True})
+        await session.request(
+            "disconnect", {"restart": False, "terminateDebuggee": True}
+        )
         info = await session.request("debugInfo")
         self.assertIs(info["body"]["isStarted"], False)
         result = await client.execute(CELL + "1 / 0", timeout=WAIT)
         self.assertEqual(result.stream_text(), "x is 42\n")
-        self.assertIn('<cell-', "\n".join(result.reply["content"]["traceback"]))
-        self.assertEqual((await client.execute("print(x + 1)", timeout=WAIT)).stream_text(), "43\n")
-
+        self.assertIn("<cell-", "\n".join(result.reply["content"]["traceback"]))
+        self.assertEqual(
+            (await client.execute("print(x + 1)", timeout=WAIT)).stream_text(), "43\n"
+        )
 
     async def test_step_in_and_out_subshell_pause_and_interrupt(self) -> None:
         client = await self.connect()
         session = Session(client)
         await session.start()
         execution, thread_id = await session.stop_at(LOOPING, 5)
-        path = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"][0]["source"]["path"]
+        path = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ][0]["source"]["path"]
         source = await session.request("source", {"source": {"path": path}})
         self.assertEqual(source["body"]["content"], LOOPING)
 
         stepped = session.event("stopped", already=False)
         await session.request("stepIn", {"threadId": thread_id})
         await stepped
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
-        self.assertEqual([(f["name"], f["line"]) for f in frames], [("inner", 2), ("<module>", 5)])
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
+        self.assertEqual(
+            [(f["name"], f["line"]) for f in frames], [("inner", 2), ("<module>", 5)]
+        )
         await session.request(
-            "copyToGlobals", {"srcVariableName": "v", "dstVariableName": "v_copy", "srcFrameId": frames[0]["id"]}
+            "copyToGlobals",
+            {
+                "srcVariableName": "v",
+                "dstVariableName": "v_copy",
+                "srcFrameId": frames[0]["id"],
+            },
         )
         stepped = session.event("stopped", already=False)
         await session.request("stepOut", {"threadId": thread_id})
         await stepped
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
         self.assertEqual(frames[0]["name"], "<module>")
 
         # A subshell runs cells while the main shell is stopped.
         subshell = await client.create_subshell()
-        result = await client.execute("print(n, v_copy)", subshell_id=subshell, timeout=WAIT)
+        result = await client.execute(
+            "print(n, v_copy)", subshell_id=subshell, timeout=WAIT
+        )
         self.assertEqual(result.stream_text(), "0 0\n")
 
         # Running again, then paused wherever the loop is.
@@ -266,7 +336,9 @@ class DebuggerFlow:
         paused = session.event("stopped", already=False)
         await session.request("pause", {"threadId": thread_id})
         self.assertEqual((await paused)["body"]["reason"], "pause")
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"]["stackFrames"]
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
         self.assertIn(frames[0]["line"], (6, 7))
 
         # An interrupt while stopped resumes the cell and interrupts it.
@@ -276,17 +348,26 @@ class DebuggerFlow:
         self.assertEqual(result.reply["content"]["ename"], "KeyboardInterrupt")
         info = await session.request("debugInfo")
         self.assertEqual(info["body"]["stoppedThreads"], [])
-        self.assertEqual((await client.execute("print(n > 0, m)", timeout=WAIT)).stream_text(), "True 1\n")
-        await session.request("disconnect", {"restart": False, "terminateDebuggee": True})
-        self.assertEqual((await client.execute("print('done')", timeout=WAIT)).stream_text(), "done\n")
-
+        self.assertEqual(
+            (await client.execute("print(n > 0, m)", timeout=WAIT)).stream_text(),
+            "True 1\n",
+        )
+        await session.request(
+            "disconnect", {"restart": False, "terminateDebuggee": True}
+        )
+        self.assertEqual(
+            (await client.execute("print('done')", timeout=WAIT)).stream_text(),
+            "done\n",
+        )
 
     async def test_shutdown_while_stopped(self) -> None:
         client = await self.connect()
         session = Session(client)
         await session.start()
         execution, _ = await session.stop_at(LOOPING, 5)
-        execution.addErrback(lambda f: None)  # the cell may end with the kernel, unanswered
+        execution.addErrback(
+            lambda f: None
+        )  # the cell may end with the kernel, unanswered
         reply = await client.shutdown(timeout=WAIT)
         self.assertEqual(reply["content"], {"status": "ok", "restart": False})
         self.assertEqual(await self.exit_status(), 0)
@@ -351,7 +432,12 @@ class WithoutDebugpyTests(TestCase):
         info = (await client.kernel_info())["content"]
         self.assertIs(info["debugger"], False)
         self.assertNotIn("debugger", info["supported_features"])
-        reply = await client.request("debug_request", {"seq": 0, "type": "request", "command": "debugInfo"}, "control", timeout=WAIT)
+        reply = await client.request(
+            "debug_request",
+            {"seq": 0, "type": "request", "command": "debugInfo"},
+            "control",
+            timeout=WAIT,
+        )
         self.assertEqual(reply["content"]["status"], "error")
         self.assertEqual((await client.execute("print(2 + 2)")).stream_text(), "4\n")
 
@@ -364,17 +450,31 @@ class BadRequestTests(TestCase):
 
     async def test_malformed_requests(self) -> None:
         client = await connect(self, await serve(self, PythonKernel()))
-        for content, seq in [({}, 0), ({"seq": 7, "type": "request"}, 7), ({"seq": 3, "command": "dumpCell", "arguments": {}}, 3), ({"seq": 4, "command": "dumpCell", "arguments": [1]}, 4)]:
-            reply = await client.request("debug_request", content, "control", timeout=WAIT)
+        for content, seq in [
+            ({}, 0),
+            ({"seq": 7, "type": "request"}, 7),
+            ({"seq": 3, "command": "dumpCell", "arguments": {}}, 3),
+            ({"seq": 4, "command": "dumpCell", "arguments": [1]}, 4),
+        ]:
+            reply = await client.request(
+                "debug_request", content, "control", timeout=WAIT
+            )
             self.assertEqual(reply["content"]["type"], "response")
             self.assertIs(reply["content"]["success"], False)
             self.assertEqual(reply["content"]["request_seq"], seq)
             self.assertTrue(reply["content"]["message"])
         # Forwarded commands before initialize are refused, not hung.
-        reply = await client.request("debug_request", {"seq": 5, "type": "request", "command": "threads"}, "control", timeout=WAIT)
+        reply = await client.request(
+            "debug_request",
+            {"seq": 5, "type": "request", "command": "threads"},
+            "control",
+            timeout=WAIT,
+        )
         self.assertIs(reply["content"]["success"], False)
         self.assertIn("initialize", reply["content"]["message"])
-        self.assertEqual((await client.execute("print('still here')")).stream_text(), "still here\n")
+        self.assertEqual(
+            (await client.execute("print('still here')")).stream_text(), "still here\n"
+        )
 
 
 class CellFileTests(SynchronousTestCase):

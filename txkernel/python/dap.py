@@ -34,7 +34,12 @@ class DAPClient(Protocol):
     ``on_lost()`` is called once the connection is gone.
     """
 
-    def __init__(self, on_event: Callable[[dict[str, Any]], object], reactor: Any, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[dict[str, Any]], object],
+        reactor: Any,
+        timeout: float = 30.0,
+    ) -> None:
         self._on_event = on_event
         self._reactor = reactor
         self._timeout = timeout
@@ -46,7 +51,9 @@ class DAPClient(Protocol):
 
     # -- requests --
 
-    def request(self, command: str, arguments: dict[str, Any] | None = None) -> Deferred[dict[str, Any]]:
+    def request(
+        self, command: str, arguments: dict[str, Any] | None = None
+    ) -> Deferred[dict[str, Any]]:
         """Send a request; fires with the adapter's response (a dict, ``success`` may be false).
 
         Fails with :class:`DAPError` when the connection is lost or no
@@ -73,9 +80,13 @@ class DAPClient(Protocol):
             self.transport.loseConnection()
 
     def _expire(self, seq: int, command: str) -> None:
-        d, _ = self._pending.pop(seq, (None, None))
-        if d is not None:
-            d.errback(DAPError(f"the debug adapter did not answer {command!r} in {self._timeout:g} s"))
+        pending = self._pending.pop(seq, None)
+        if pending is not None:
+            pending[0].errback(
+                DAPError(
+                    f"the debug adapter did not answer {command!r} in {self._timeout:g} s"
+                )
+            )
 
     # -- the wire --
 
@@ -87,7 +98,10 @@ class DAPClient(Protocol):
         while True:
             end = self._buffer.find(_HEADER_END)
             if end < 0:
-                if len(self._buffer) > _MAX_HEADER and b"Content-Length" not in self._buffer[:_MAX_HEADER]:
+                if (
+                    len(self._buffer) > _MAX_HEADER
+                    and b"Content-Length" not in self._buffer[:_MAX_HEADER]
+                ):
                     self._broken("a header without Content-Length")
                 return
             length = None
@@ -104,11 +118,17 @@ class DAPClient(Protocol):
             start = end + len(_HEADER_END)
             if len(self._buffer) < start + length:
                 return
-            body, self._buffer = self._buffer[start : start + length], self._buffer[start + length :]
+            body, self._buffer = (
+                self._buffer[start : start + length],
+                self._buffer[start + length :],
+            )
             try:
                 message = json.loads(body)
             except ValueError:
-                log.warn("The debug adapter sent a body that is not JSON: {body!r}", body=body[:200])
+                log.warn(
+                    "The debug adapter sent a body that is not JSON: {body!r}",
+                    body=body[:200],
+                )
                 continue
             self._dispatch(message)
 
@@ -122,10 +142,11 @@ class DAPClient(Protocol):
             return
         kind = message.get("type")
         if kind == "response":
-            d, timer = self._pending.pop(message.get("request_seq"), (None, None))
-            if d is None:
+            pending = self._pending.pop(message.get("request_seq"), None)  # type: ignore[arg-type]
+            if pending is None:
                 log.debug("A response to no pending request: {m!r}", m=message)
                 return
+            d, timer = pending
             timer.cancel()
             d.callback(message)
         elif kind == "event":

@@ -46,7 +46,9 @@ class CellFiles:
     """The kernel's directory of cell files (``<tmp>/txkernel_<pid>/``)."""
 
     def __init__(self, directory: str | None = None) -> None:
-        self.directory = directory or os.path.join(tempfile.gettempdir(), f"txkernel_{os.getpid()}")
+        self.directory = directory or os.path.join(
+            tempfile.gettempdir(), f"txkernel_{os.getpid()}"
+        )
         self.prefix = self.directory + os.sep
         self.seed = HASH_SEED
         self.suffix = SUFFIX

@@ -42,11 +42,9 @@ log = Logger()
 _KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Names the kernel puts in the namespace; the variable views leave them out.
 KERNEL_NAMES = frozenset(
-    {
-        "__builtins__", "__name__", "__doc__", "__package__", "__loader__", "__spec__",
-        "__annotations__", "__builtin__", "display", "update_display", "clear_output",
-        "run_in_reactor", "kernel", "exit", "quit", "In", "Out", "_", "__", "___",
-    }
+    "__builtins__ __name__ __doc__ __package__ __loader__ __spec__ __annotations__"
+    " __builtin__ display update_display clear_output run_in_reactor kernel exit quit"
+    " In Out _ __ ___".split()
 )
 _HISTORY_NAME = re.compile(r"^_(i\d*|ii|iii|\d+)$")
 _short = Repr()
@@ -136,7 +134,13 @@ class Debugger:
     ``namespace`` is the kernel's user namespace.
     """
 
-    def __init__(self, namespace: dict[str, Any], publish: Any, reactor: Any, files: CellFiles | None = None) -> None:
+    def __init__(
+        self,
+        namespace: dict[str, Any],
+        publish: Any,
+        reactor: Any,
+        files: CellFiles | None = None,
+    ) -> None:
         self._namespace = namespace
         self._publish = publish
         self._reactor = reactor
@@ -191,20 +195,42 @@ class Debugger:
         if not isinstance(request.get("seq", 0), int):
             request = {**request, "seq": 0}
         if not isinstance(request.get("command"), str):
-            return succeed(self._response({"seq": request.get("seq", 0), "command": ""}, False, message="a debug_request needs a DAP request with a command"))
-        if request.get("arguments") is not None and not isinstance(request["arguments"], dict):
-            return succeed(self._response(request, False, message="arguments must be an object"))
+            return succeed(
+                self._response(
+                    {"seq": request.get("seq", 0), "command": ""},
+                    False,
+                    message="a debug_request needs a DAP request with a command",
+                )
+            )
+        if request.get("arguments") is not None and not isinstance(
+            request["arguments"], dict
+        ):
+            return succeed(
+                self._response(request, False, message="arguments must be an object")
+            )
         handler = self._handlers.get(request["command"], self._forward)
         d = maybeDeferred(handler, request)
 
         def failed(f: Failure) -> dict[str, Any]:
             if not f.check(DAPError, ValueError, KeyError, TypeError, OSError):
-                log.failure("Debug request {command} failed", f, command=request["command"])
-            return self._response(request, False, message=f"{request['command']} failed: {f.getErrorMessage()}")
+                log.failure(
+                    "Debug request {command} failed", f, command=request["command"]
+                )
+            return self._response(
+                request,
+                False,
+                message=f"{request['command']} failed: {f.getErrorMessage()}",
+            )
 
         return d.addErrback(failed)
 
-    def _response(self, request: dict[str, Any], success: bool = True, body: dict[str, Any] | None = None, message: str | None = None) -> dict[str, Any]:
+    def _response(
+        self,
+        request: dict[str, Any],
+        success: bool = True,
+        body: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
         response: dict[str, Any] = {
             "seq": next(self._seq),
             "type": "response",
@@ -217,11 +243,25 @@ class Debugger:
             response["message"] = message
         return response
 
-    def _forward(self, request: dict[str, Any], arguments: dict[str, Any] | None = None, command: str | None = None) -> Deferred[dict[str, Any]]:
+    def _forward(
+        self,
+        request: dict[str, Any],
+        arguments: dict[str, Any] | None = None,
+        command: str | None = None,
+    ) -> Deferred[dict[str, Any]]:
         """Send ``request`` to the adapter; its response, renumbered for the frontend."""
         if self._client is None:
-            return succeed(self._response(request, False, message="the debugger is not started (send initialize first)"))
-        d = self._client.request(command or request["command"], arguments if arguments is not None else request.get("arguments"))
+            return succeed(
+                self._response(
+                    request,
+                    False,
+                    message="the debugger is not started (send initialize first)",
+                )
+            )
+        d = self._client.request(
+            command or request["command"],
+            arguments if arguments is not None else request.get("arguments"),
+        )
 
         def answered(response: dict[str, Any]) -> dict[str, Any]:
             response["request_seq"] = request.get("seq", 0)
@@ -240,7 +280,10 @@ class Debugger:
                 "hashSeed": self.files.seed,
                 "tmpFilePrefix": self.files.prefix,
                 "tmpFileSuffix": self.files.suffix,
-                "breakpoints": [{"source": path, "breakpoints": lines} for path, lines in self.breakpoints.items()],
+                "breakpoints": [
+                    {"source": path, "breakpoints": lines}
+                    for path, lines in self.breakpoints.items()
+                ],
                 "stoppedThreads": sorted(self.stopped_threads),
                 "richRendering": True,
                 "exceptionPaths": ["Python Exceptions"],
@@ -254,7 +297,9 @@ class Debugger:
             if self.files.prefix not in cell.CELL_FILE_PREFIXES:
                 cell.CELL_FILE_PREFIXES.append(self.files.prefix)
             client = DAPClient(self._on_event, self._reactor)
-            await ClientCreator(self._reactor, lambda: client).connectTCP(host, port, timeout=10)
+            await ClientCreator(self._reactor, lambda: client).connectTCP(
+                host, port, timeout=10
+            )
             client.lost_d.addCallback(lambda _: self._lost(client))
             self._client = client
             self._configured = False
@@ -263,7 +308,11 @@ class Debugger:
 
     async def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._client is None:
-            return self._response(request, False, message="the debugger is not started (send initialize first)")
+            return self._response(
+                request,
+                False,
+                message="the debugger is not started (send initialize first)",
+            )
         arguments = dict(request.get("arguments") or {})
         arguments.setdefault("justMyCode", True)
         arguments["subProcess"] = False
@@ -281,7 +330,9 @@ class Debugger:
             await initialized
             done = await client.request("configurationDone")
             if not done.get("success"):
-                log.warn("debugpy refused configurationDone: {m}", m=done.get("message"))
+                log.warn(
+                    "debugpy refused configurationDone: {m}", m=done.get("message")
+                )
             self._configured = True
         return await attached
 
@@ -294,7 +345,9 @@ class Debugger:
     def _dump_cell(self, request: dict[str, Any]) -> dict[str, Any]:
         code = (request.get("arguments") or {}).get("code")
         if not isinstance(code, str):
-            return self._response(request, False, message="dumpCell needs arguments.code (a string)")
+            return self._response(
+                request, False, message="dumpCell needs arguments.code (a string)"
+            )
         path = self.files.write(code)
         return self._response(request, body={"sourcePath": path})
 
@@ -302,7 +355,11 @@ class Debugger:
         source = ((request.get("arguments") or {}).get("source") or {}).get("path")
         response = await self._forward(request)
         if response.get("success") and isinstance(source, str):
-            lines = [{"line": b["line"]} for b in response["body"].get("breakpoints", []) if "line" in b]
+            lines = [
+                {"line": b["line"]}
+                for b in response["body"].get("breakpoints", [])
+                if "line" in b
+            ]
             if lines:
                 self.breakpoints[source] = lines
             else:
@@ -312,14 +369,18 @@ class Debugger:
     def _source(self, request: dict[str, Any]) -> dict[str, Any]:
         path = ((request.get("arguments") or {}).get("source") or {}).get("path")
         if not isinstance(path, str):
-            return self._response(request, False, message="source needs arguments.source.path")
+            return self._response(
+                request, False, message="source needs arguments.source.path"
+            )
         try:
             with open(path, encoding="utf-8") as f:
                 content = f.read()
         except OSError:
             lines = linecache.getlines(path)
             if not lines:
-                return self._response(request, False, message=f"source unavailable: {path}")
+                return self._response(
+                    request, False, message=f"source unavailable: {path}"
+                )
             content = "".join(lines)
         return self._response(request, body={"content": content})
 
@@ -327,7 +388,11 @@ class Debugger:
         response = await self._forward(request)
         frames = response["body"].get("stackFrames")
         if isinstance(frames, list):
-            cells = [i for i, f in enumerate(frames) if self.files.is_cell(((f.get("source") or {}).get("path")) or "")]
+            cells = [
+                i
+                for i, f in enumerate(frames)
+                if self.files.is_cell(((f.get("source") or {}).get("path")) or "")
+            ]
             if cells:
                 # Below the outermost cell frame is the kernel running the cell.
                 response["body"]["stackFrames"] = frames[: cells[-1] + 1]
@@ -340,7 +405,9 @@ class Debugger:
         response = await self._forward(request)
         variables = response["body"].get("variables")
         if isinstance(variables, list):
-            response["body"]["variables"] = [v for v in variables if shown(str(v.get("name", "")))]
+            response["body"]["variables"] = [
+                v for v in variables if shown(str(v.get("name", "")))
+            ]
         return response
 
     def _inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -372,25 +439,51 @@ class Debugger:
         if self.stopped_threads and frame_id is not None and self._client is not None:
             expression = f"__import__('txkernel.python.display', fromlist=['_']).format_object({name})"
             evaluated = await self._client.request(
-                "evaluate", {"expression": expression, "frameId": frame_id, "context": "clipboard"}
+                "evaluate",
+                {"expression": expression, "frameId": frame_id, "context": "clipboard"},
             )
             if not evaluated.get("success"):
-                return self._response(request, False, message=evaluated.get("message", f"cannot evaluate {name}"))
+                return self._response(
+                    request,
+                    False,
+                    message=evaluated.get("message", f"cannot evaluate {name}"),
+                )
             data, metadata = literal_eval(evaluated["body"]["result"])
         else:
             if name not in self._namespace:
-                return self._response(request, False, message=f"name {name!r} is not defined")
+                return self._response(
+                    request, False, message=f"name {name!r} is not defined"
+                )
             data, metadata = format_object(self._namespace[name])
-        return self._response(request, body={"data": data, "metadata": {k: v for k, v in metadata.items() if k in data}})
+        return self._response(
+            request,
+            body={
+                "data": data,
+                "metadata": {k: v for k, v in metadata.items() if k in data},
+            },
+        )
 
     def _copy_to_globals(self, request: dict[str, Any]) -> Any:
         arguments = request.get("arguments") or {}
         dst, src = arguments.get("dstVariableName"), arguments.get("srcVariableName")
-        if not (isinstance(dst, str) and dst.isidentifier() and isinstance(src, str) and src.isidentifier()):
-            return self._response(request, False, message="dstVariableName and srcVariableName must be identifiers")
+        if not (
+            isinstance(dst, str)
+            and dst.isidentifier()
+            and isinstance(src, str)
+            and src.isidentifier()
+        ):
+            return self._response(
+                request,
+                False,
+                message="dstVariableName and srcVariableName must be identifiers",
+            )
         return self._forward(
             request,
-            {"expression": f"globals()[{dst!r}]", "value": src, "frameId": arguments.get("srcFrameId")},
+            {
+                "expression": f"globals()[{dst!r}]",
+                "value": src,
+                "frameId": arguments.get("srcFrameId"),
+            },
             command="setExpression",
         )
 
@@ -398,7 +491,11 @@ class Debugger:
         if self._client is None:
             return self._response(request)
         # The kernel is never ended by its debugger (shutdown_request does that).
-        arguments = {**(request.get("arguments") or {}), "terminateDebuggee": False, "restart": False}
+        arguments = {
+            **(request.get("arguments") or {}),
+            "terminateDebuggee": False,
+            "restart": False,
+        }
         client = self._client
         try:
             response = await self._forward(request, arguments)
@@ -416,7 +513,10 @@ class Debugger:
 
         def resumed(response: Any) -> None:
             if isinstance(response, Failure):
-                log.warn("Resuming the stopped threads failed: {e}", e=response.getErrorMessage())
+                log.warn(
+                    "Resuming the stopped threads failed: {e}",
+                    e=response.getErrorMessage(),
+                )
             self.stopped_threads = set()
 
         return d.addBoth(resumed)

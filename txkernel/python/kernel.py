@@ -25,9 +25,10 @@ from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
 from ..request import Request
 from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
 from .cell import cell_filename, compile_cell, error_reply
-from .debugger import Debugger, available as debugger_available
 from .completeness import is_complete
 from .completion import complete
+from .debugger import Debugger
+from .debugger import available as debugger_available
 from .display import DisplayPublisher, format_object
 from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
 from .history import History
@@ -124,7 +125,7 @@ class PythonKernel(BaseInterpreter):
         self._fill_namespace()
         router.install(self, reactor)
         if debugger_available():
-            self._debugger = Debugger(self.namespace, lambda event: self.host.publish("debug_event", event), reactor)
+            self._debugger = Debugger(self.namespace, self._publish_debug_event, reactor)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
@@ -199,6 +200,9 @@ class PythonKernel(BaseInterpreter):
         # Stream text written before this message goes out before it.
         if msg_type != "stream" and self.output is not None:
             self.output.flush()
+
+    def _publish_debug_event(self, event: dict[str, Any]) -> None:
+        self.host.publish("debug_event", event)
 
     def _publish_stream(self, name: str, text: str, request: Request | None) -> None:
         self.host.publish("stream", {"name": name, "text": text}, parent=request)
@@ -342,7 +346,7 @@ class PythonKernel(BaseInterpreter):
         """Whether the debugger is there (debugpy is installed)."""
         return self._debugger is not None
 
-    def debug(self, request: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    def debug(self, request: dict[str, Any]) -> Any:
         """Answer a DAP request (see :mod:`txkernel.python.debugger`)."""
         if self._debugger is None:
             return super().debug(request)
