@@ -33,6 +33,11 @@ WAIT = 20
 
 CELL = "def double(a):\n    b = a * 2\n    return b\nx = double(21)\nprint('x is', x)\n"
 RAISING = "y = 1\nraise ValueError('no good')\n"
+AWAITING = (
+    "from twisted.internet import reactor, task\n"
+    "v = await task.deferLater(reactor, 0, lambda: 1)\n"
+    "print('awaited', v)\n"
+)
 LOOPING = "def inner(v):\n    w = v + 1\n    return w\nn = 0\nm = inner(n)\nwhile True:\n    n += 1\n"
 
 
@@ -352,6 +357,19 @@ class DebuggerFlow:
             (await client.execute("print(n > 0, m)", timeout=WAIT)).stream_text(),
             "True 1\n",
         )
+
+        # A cell with top-level await runs on the reactor's thread, which
+        # debugpy does not trace: its breakpoints do not stop it (or the reactor).
+        path = (await session.request("dumpCell", {"code": AWAITING}))["body"][
+            "sourcePath"
+        ]
+        await session.request(
+            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 3}]}
+        )
+        result = await client.execute(AWAITING, timeout=WAIT)
+        self.assertEqual(result.stream_text(), "awaited 1\n")
+        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
+
         await session.request(
             "disconnect", {"restart": False, "terminateDebuggee": True}
         )
