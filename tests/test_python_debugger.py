@@ -19,6 +19,7 @@ from txkernel.client import KernelClient
 from txkernel.connection import read_connection_file
 from txkernel.kernelspec import kernel_json
 from txkernel.python import PythonKernel
+from txkernel.python import debugger as debugger_module
 from txkernel.python import kernel as kernel_module
 from txkernel.python.debugcells import HASH_SEED, CellFiles, murmur2
 from txkernel.python.debugger import available
@@ -74,10 +75,11 @@ class Session:
         if arguments is not None:
             content["arguments"] = arguments
         self.seq += 1
-        reply = await self.client.request(
-            "debug_request", content, "control", timeout=WAIT
+        # JupyterLab waits for the request's idle status as well as its reply.
+        served = await self.client.request(
+            "debug_request", content, "control", timeout=WAIT, collect=True
         )
-        response = reply["content"]
+        response = served.reply["content"]
         assert response["type"] == "response", response
         assert response["request_seq"] == content["seq"], response
         assert response["command"] == command, response
@@ -254,6 +256,10 @@ class DebuggerFlow:
             {"x": ("42", "int")},
         )
         self.assertNotIn("kernel", [v["name"] for v in listed])
+        modules = (await session.request("modules", {}))["body"]
+        names = {m["name"]: m["path"] for m in modules["modules"]}
+        self.assertEqual(names["txkernel.python.debugger"], debugger_module.__file__)
+        self.assertEqual(modules["totalModules"], len(modules["modules"]))
         await client.execute(
             "class Card:\n    def _repr_html_(self): return '<b>card</b>'\ncard = Card()"
         )

@@ -22,6 +22,7 @@ import itertools
 import linecache
 import os
 import re
+import sys
 import threading
 from ast import literal_eval
 from reprlib import Repr
@@ -166,6 +167,7 @@ class Debugger:
             "richInspectVariables": self._rich_inspect_variables,
             "copyToGlobals": self._copy_to_globals,
             "disconnect": self._disconnect,
+            "modules": self._modules,
         }
 
     @property
@@ -461,6 +463,25 @@ class Debugger:
                 "data": data,
                 "metadata": {k: v for k, v in metadata.items() if k in data},
             },
+        )
+
+    def _modules(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The kernel's loaded Python source modules (JupyterLab's kernel sources panel)."""
+        arguments = request.get("arguments") or {}
+        found = []
+        for name, module in sorted(list(sys.modules.items())):
+            path = getattr(getattr(module, "__spec__", None), "origin", None)
+            if isinstance(path, str) and path.endswith(".py"):
+                found.append({"id": len(found), "name": name, "path": path})
+        start = arguments.get("startModule", 0)
+        count = arguments.get("moduleCount", 0)
+        if not isinstance(start, int) or not isinstance(count, int):
+            return self._response(
+                request, False, message="startModule and moduleCount must be integers"
+            )
+        page = found[start : start + count] if count > 0 else found[start:]
+        return self._response(
+            request, body={"modules": page, "totalModules": len(found)}
         )
 
     def _copy_to_globals(self, request: dict[str, Any]) -> Any:
