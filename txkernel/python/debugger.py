@@ -9,9 +9,11 @@ execution thread while the reactor, control, heartbeat and IOPub go on,
 because the reactor and the kernel's socket threads are marked for debugpy
 not to trace or list (``pydev_do_not_trace``, ``is_pydev_daemon_thread``).
 
-The Jupyter extensions are answered by the kernel itself: ``debugInfo``,
-``dumpCell``, ``inspectVariables``, ``richInspectVariables``,
-``copyToGlobals``, ``source``.  Everything runs on the reactor thread except
+The Jupyter extensions and a few DAP requests are answered by the kernel
+itself: ``debugInfo``, ``dumpCell``, ``inspectVariables``,
+``richInspectVariables``, ``copyToGlobals`` (through debugpy's
+``setExpression``), ``source``, ``modules``, and ``configurationDone`` once
+``attach`` has sent it.  Everything runs on the reactor thread except
 :func:`listen`, which starts the adapter from a short-lived thread of its own.
 """
 
@@ -33,6 +35,7 @@ from twisted.internet.protocol import ClientCreator
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._defer import branch
 from . import cell
 from .dap import DAPClient, DAPError
 from .debugcells import CellFiles
@@ -82,7 +85,7 @@ def listen(reactor: Any) -> Deferred[tuple[str, int]]:
     """
     global _endpoint
     if _endpoint is not None:
-        return _branch(_endpoint)
+        return branch(_endpoint)
     hide_thread(threading.current_thread())
     d: Deferred[tuple[str, int]] = Deferred()
 
@@ -102,30 +105,16 @@ def listen(reactor: Any) -> Deferred[tuple[str, int]]:
 
     thread = threading.Thread(target=run, name="txkernel-debugpy-listen", daemon=True)
     hide_thread(thread)
-    thread.start()
     _endpoint = d
+    started = branch(d)
 
-    def failed(f: Failure) -> Failure:
+    def failed(f: Failure) -> None:
         global _endpoint
-        _endpoint = None
-        return f
+        _endpoint = None  # the next initialize tries again
 
     d.addErrback(failed)
-    return _branch(d)
-
-
-def _branch(d: Deferred[Any]) -> Deferred[Any]:
-    out: Deferred[Any] = Deferred()
-
-    def fire(result: Any) -> Any:
-        if isinstance(result, Failure):
-            out.errback(result)
-        else:
-            out.callback(result)
-        return result
-
-    d.addBoth(fire)
-    return out
+    thread.start()
+    return started
 
 
 class Debugger:
@@ -327,7 +316,7 @@ class Debugger:
         if not self._configured:
             # JupyterLab sends no configurationDone: finish debugpy's setup
             # once debugpy says it is ready for configuration.
-            initialized = _branch(self._initialized)
+            initialized = branch(self._initialized)
             initialized.addTimeout(10, self._reactor)
             await initialized
             done = await client.request("configurationDone")
