@@ -270,21 +270,30 @@ class DebuggerFlow:
         )
         self.assertIs(missing["success"], False)
 
-        # Exception breakpoints: a raising cell stops where it raises.
-        await session.request("setExceptionBreakpoints", {"filters": ["raised"]})
-        stopped = session.event("stopped", already=False)
-        failing = client.execute(RAISING, timeout=60)
-        event = await stopped
-        self.assertEqual(event["body"]["reason"], "exception")
-        frames = (
-            await session.request("stackTrace", {"threadId": event["body"]["threadId"]})
-        )["body"]["stackFrames"]
-        self.assertEqual(frames[0]["line"], 2)
-        self.assertTrue(frames[0]["source"]["path"].startswith(body["tmpFilePrefix"]))
-        await session.request("setExceptionBreakpoints", {"filters": []})
-        await session.request("continue", {"threadId": event["body"]["threadId"]})
-        failed = await failing
-        self.assertEqual(failed.reply["content"]["ename"], "ValueError")
+        # Exception breakpoints: a raising cell stops where it raises, on
+        # "raised" and on "userUnhandled" (the exception leaves the cell for
+        # the kernel).  The cell's traceback then names its cell file.
+        for exception_filter in ["raised", "userUnhandled"]:
+            await session.request(
+                "setExceptionBreakpoints", {"filters": [exception_filter]}
+            )
+            stopped = session.event("stopped", already=False)
+            failing = client.execute(RAISING, timeout=60)
+            event = await stopped
+            self.assertEqual(event["body"]["reason"], "exception")
+            thread = event["body"]["threadId"]
+            frames = (await session.request("stackTrace", {"threadId": thread}))[
+                "body"
+            ]["stackFrames"]
+            self.assertEqual(frames[0]["line"], 2)
+            self.assertTrue(
+                frames[0]["source"]["path"].startswith(body["tmpFilePrefix"])
+            )
+            await session.request("setExceptionBreakpoints", {"filters": []})
+            await session.request("continue", {"threadId": thread})
+            failed = (await failing).reply["content"]
+            self.assertEqual(failed["ename"], "ValueError")
+            self.assertIn(body["tmpFilePrefix"], "\n".join(failed["traceback"]))
 
         # Turned off: the kernel runs cells as before, under their usual names.
         await session.request(
