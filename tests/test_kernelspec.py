@@ -32,6 +32,7 @@ from txkernel.kernelspec import (
     main,
     uninstall,
 )
+from txkernel.python.debugger import available as debugger_available
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -47,7 +48,7 @@ class KernelJsonTests(SynchronousTestCase):
                 "display_name": DEFAULT_DISPLAY_NAME,
                 "language": "python",
                 "interrupt_mode": "signal",
-                "metadata": {"debugger": False},
+                "metadata": {"debugger": debugger_available()},
             },
         )
         self.assertEqual(DEFAULT_NAME, "txkernel")
@@ -115,7 +116,7 @@ class _IsolatedJupyter(SynchronousTestCase):
             spec["argv"][1:], ["-m", "txkernel", "-f", "{connection_file}"]
         )
         self.assertEqual(spec["language"], "python")
-        self.assertEqual(spec["metadata"], {"debugger": False})
+        self.assertEqual(spec["metadata"], {"debugger": debugger_available()})
         for key, value in expected.items():
             self.assertEqual(spec[key], value)
         for filename in LOGO_FILES:

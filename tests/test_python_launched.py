@@ -84,6 +84,19 @@ class LaunchedKernelTestCase(TestCase):
         return execution
 
 
+#: A cell that says "sleeping" only once its main thread is on the sleep line,
+#: so an interrupt sent when the text arrives meets the sleep, not the print.
+SLEEP_ANNOUNCED = """\
+import sys, threading, time
+main = threading.get_ident()
+def announce():
+    while sys._current_frames()[main].f_lineno != 7: pass
+    print('sleeping', flush=True)
+threading.Thread(target=announce).start()
+time.sleep(600)
+"""
+
+
 class SignalInterruptTests(LaunchedKernelTestCase):
     interrupt_mode = "signal"
 
@@ -95,9 +108,7 @@ class SignalInterruptTests(LaunchedKernelTestCase):
     async def test_sleep_is_interrupted_and_the_namespace_survives(self) -> None:
         client = await self.launch()
         await client.execute("kept = 42")
-        execution = await self.running(
-            client, "import time\nprint('sleeping', flush=True)\ntime.sleep(600)"
-        )
+        execution = await self.running(client, SLEEP_ANNOUNCED)
         await self.interrupt()
         result = await execution
         self.assertEqual(result.content["ename"], "KeyboardInterrupt")

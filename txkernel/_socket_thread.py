@@ -30,6 +30,9 @@ class SocketThread:
         self._exited = False
         self._exit_waiters: list[Deferred[None]] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # Not the user's: debugpy neither traces nor lists it.
+        self._thread.pydev_do_not_trace = True  # type: ignore[attr-defined]
+        self._thread.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
         self.endpoint = ""
 
     def start(self) -> str:

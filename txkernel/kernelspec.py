@@ -111,8 +111,15 @@ def kernel_json(
         "display_name": display_name,
         "language": "python",
         "interrupt_mode": interrupt_mode,
-        "metadata": {"debugger": False},
+        # JupyterLab shows its debugger only to kernels whose spec says so.
+        "metadata": {"debugger": _debugger_available()},
     }
+
+
+def _debugger_available() -> bool:
+    from .python.debugger import available
+
+    return available()
 
 
 def write_kernelspec(directory: str, spec: dict[str, Any]) -> None:

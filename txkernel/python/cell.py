@@ -22,6 +22,8 @@ from types import CodeType, TracebackType
 from typing import Any
 
 CELL_PREFIX = "<cell-"
+#: File names of cell code start with one of these (the debugger adds its cell files).
+CELL_FILE_PREFIXES = [CELL_PREFIX]
 _KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _uncounted = itertools.count(1)
@@ -70,7 +72,7 @@ def compile_cell(source: str, filename: str) -> CompiledCell:
 
 def _user_frames(tb: TracebackType | None, outside_cells: bool) -> TracebackType | None:
     first = tb
-    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(CELL_PREFIX):
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(tuple(CELL_FILE_PREFIXES)):
         tb = tb.tb_next
     if tb is None and outside_cells:
         tb = first

@@ -190,6 +190,10 @@ class ThreadExecutor(_Executor):
     def __init__(self, reactor: Any, name: str = "txkernel-execute") -> None:
         super().__init__(reactor)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        # For debugpy this is a main thread: its debug session lasts while it
+        # lives, although it is a daemon (and the reactor's thread is hidden).
+        setattr(self._thread, "__pydevd_main_thread", True)
+        self._interrupt_sent = False
         self._stopped.addCallback(lambda _: self._thread.join())
 
     def start(self) -> None:
@@ -199,14 +203,33 @@ class ThreadExecutor(_Executor):
     def _raise_interrupt(self) -> None:
         ident = self._thread.ident
         if ident is not None:
+            self._interrupt_sent = True
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
             )
 
     def _clear_interrupt(self) -> None:
+        # On the execution thread, after a call.  An interrupt that did not
+        # land is swapped for a private exception and spent here: clearing
+        # it with NULL would leave Python 3.11's async-exception flag set,
+        # so every thread would keep checking it (and a thread traced by
+        # debugpy spins at its next function call).
         ident = self._thread.ident
-        if ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+        if ident is None or not self._interrupt_sent:
+            return
+        self._interrupt_sent = False
+        try:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(_SpentInterrupt)
+            )
+            for _ in range(10_000):  # raised on return from the call, or at a jump
+                pass
+        except _SpentInterrupt:
+            pass
+
+
+class _SpentInterrupt(BaseException):
+    """Stands in for an interrupt that arrived too late to hit its call."""
 
 
 class MainThreadExecutor(_Executor):

@@ -133,6 +133,9 @@ class FdCapture:
         self._thread = threading.Thread(
             target=self._read_loop, name="txkernel-fd-capture", daemon=True
         )
+        # Not the user's: debugpy neither traces nor lists it.
+        self._thread.pydev_do_not_trace = True  # type: ignore[attr-defined]
+        self._thread.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
         self._thread.start()
 
     def fileno(self, name: str) -> int | None:

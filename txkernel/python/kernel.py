@@ -29,6 +29,8 @@ from .cell import cell_filename, compile_cell, error_reply
 from .comm_inbox import CommInbox
 from .completeness import is_complete
 from .completion import BUDGET, Deadline, complete
+from .debugger import Debugger
+from .debugger import available as debugger_available
 from .display import DisplayPublisher, format_object, format_result
 from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
 from .history import History
@@ -116,6 +118,7 @@ class PythonKernel(BaseInterpreter):
         self.comm_inbox = CommInbox(
             self.comms, lambda *args, **kwargs: self.host.publish(*args, **kwargs), self._run_in_comm_cell
         )
+        self._debugger: Debugger | None = None
 
     # -- life cycle (reactor thread) --
 
@@ -133,6 +136,8 @@ class PythonKernel(BaseInterpreter):
         self._fill_namespace()
         router.install(self, reactor)
         integrations.attach(self)
+        if debugger_available():
+            self._debugger = Debugger(self.namespace, self._publish_debug_event, reactor)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
@@ -147,6 +152,8 @@ class PythonKernel(BaseInterpreter):
             self.output.close()
         router.uninstall(self)
         integrations.detach(self)
+        if self._debugger is not None:
+            self._debugger.stop()
         executors, self._executors = self._executors, {}
         stopped = DeferredList([e.stop() for e in executors.values()], consumeErrors=True)
         stopped.addTimeout(5, self._reactor)
@@ -206,6 +213,9 @@ class PythonKernel(BaseInterpreter):
         # Stream text written before this message goes out before it.
         if msg_type != "stream" and self.output is not None:
             self.output.flush()
+
+    def _publish_debug_event(self, event: dict[str, Any]) -> None:
+        self.host.publish("debug_event", event)
 
     def _publish_stream(self, name: str, text: str, request: Request | None) -> None:
         self.host.publish("stream", {"name": name, "text": text}, parent=request)
@@ -335,7 +345,8 @@ class PythonKernel(BaseInterpreter):
         if help_request is not None:
             return self._help(*help_request)
         try:
-            compiled = compile_cell(code, cell_filename(cell.count, cell.counted))
+            debugged = self._debugger.cell_filename(code) if self._debugger is not None else None
+            compiled = compile_cell(code, debugged or cell_filename(cell.count, cell.counted))
             if compiled.is_async:
                 # The coroutine runs on the reactor, in this cell's context.
                 self.run_in_reactor(Deferred.fromCoroutine, compiled.run_async(self.namespace))
@@ -364,8 +375,22 @@ class PythonKernel(BaseInterpreter):
                 results[name] = error_reply(e)
         return results
 
+    @property
+    def debugger(self) -> bool:  # type: ignore[override]
+        """Whether the debugger is there (debugpy is installed)."""
+        return self._debugger is not None
+
+    def debug(self, request: dict[str, Any]) -> Any:
+        """Answer a DAP request (see :mod:`txkernel.python.debugger`)."""
+        if self._debugger is None:
+            return super().debug(request)
+        return self._debugger.handle(request)
+
     def interrupt(self) -> None:
-        """Interrupt the cell running in every shell."""
+        """Interrupt the cell running in every shell (stopped in the debugger: once resumed)."""
+        if self._debugger is not None and self._debugger.stopped_threads:
+            self._debugger.resume().addCallback(lambda _: self.interrupt())
+            return
         for executor in list(self._executors.values()):
             executor.interrupt()
 
