@@ -183,6 +183,7 @@ async def start_server(test: Any, app: str = "jupyter_server") -> JupyterServer:
         "--ServerApp.shutdown_no_activity_timeout=0",
     ]
     if app == "jupyterlab":
+        _quiet_lab_settings(env["JUPYTERLAB_SETTINGS_DIR"])
         argv += [
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.news_url=",
@@ -202,6 +203,15 @@ async def start_server(test: Any, app: str = "jupyter_server") -> JupyterServer:
     server.url = match.group(1)
     await _until_listening(server)
     return server
+
+
+def _quiet_lab_settings(settings_dir: str) -> None:
+    """User settings that keep JupyterLab from asking to fetch news (a toast
+    over the page, and a request to the outside world if accepted)."""
+    folder = os.path.join(settings_dir, "@jupyterlab", "apputils-extension")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "notification.jupyterlab-settings"), "w") as f:
+        json.dump({"fetchNews": "false"}, f)
 
 
 async def _until_listening(server: JupyterServer, attempts: int = 100) -> None:
