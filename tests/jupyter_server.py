@@ -70,20 +70,24 @@ def observe(d: Deferred[Any]) -> Deferred[Any]:
     return seen
 
 
-def process_ids_mentioning(text: str) -> list[int]:
-    """The ids of the live processes whose command line contains ``text``."""
+def process_ids_mentioning(directory: str) -> list[int]:
+    """The ids of the live processes with ``directory`` (or a path in it) among
+    their arguments."""
+    inside = directory.rstrip(os.sep) + os.sep
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+                argv = f.read().decode("utf-8", "replace").split("\0")
             with open(f"/proc/{entry}/stat", "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if text in cmdline and state != b"Z":
+        if state != b"Z" and any(
+            arg == inside.rstrip(os.sep) or arg.startswith(inside) for arg in argv
+        ):
             found.append(int(entry))
     return found
 
@@ -110,7 +114,7 @@ class JupyterServer:
 
         Kernels get their connection file in the server's runtime directory,
         so their command line names it."""
-        return process_ids_mentioning(self.runtime_dir + os.sep)
+        return process_ids_mentioning(self.runtime_dir)
 
     async def request(
         self, method: str, path: str, body: Any = None, timeout: float = 30.0
@@ -139,19 +143,33 @@ class JupyterServer:
             await bounded(observe(self.output.ended), STOP_TIMEOUT, "the server to die")
 
 
-async def start_server(test: Any, app: str = "jupyter_server") -> JupyterServer:
+async def start_server(
+    test: Any,
+    app: str = "jupyter_server",
+    spec: Callable[[str], dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> JupyterServer:
     """Start ``python -m <app>`` for ``test`` with the txkernel kernelspec installed.
 
-    ``app`` is ``"jupyter_server"`` or ``"jupyterlab"``.  Fires with the
-    running :class:`JupyterServer` once it says where it listens.  Cleanup
-    ends it and fails the test if one of its kernel processes is still alive
-    afterwards (killing it so that nothing is left behind)."""
+    ``app`` is ``"jupyter_server"`` or ``"jupyterlab"``.  ``spec``, given the
+    server's runtime directory, returns another ``kernel.json`` to install
+    instead of txkernel's own; ``environ`` adds to the server's environment.
+    Fires with the running :class:`JupyterServer` once it accepts
+    connections.  Cleanup ends it and fails the test if one of its kernel
+    processes is still alive afterwards (killing it so that nothing is left
+    behind)."""
     root = os.path.abspath(test.mktemp())
     prefix = os.path.join(root, "prefix")
     name = "txkernel-test"
-    kernelspec.install(name=name, prefix=prefix)
+    if spec is None:
+        kernelspec.install(name=name, prefix=prefix)
+    else:
+        folder = os.path.join(prefix, "share", "jupyter", "kernels", name)
+        os.makedirs(folder)
+        kernelspec.write_kernelspec(folder, spec(os.path.join(root, "runtime")))
     token = secrets.token_hex(24)
     env = dict(os.environ)
+    env.update(environ or {})
     env.update(
         {
             "JUPYTER_PATH": os.path.join(prefix, "share", "jupyter"),
