@@ -32,7 +32,9 @@ from autobahn.twisted.websocket import (
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError
 from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.task import deferLater
+from zope.interface import implementer
 
 from txkernel import kernelspec
 
@@ -92,6 +94,52 @@ def process_ids_mentioning(directory: str) -> list[int]:
     return found
 
 
+@implementer(IReadDescriptor)
+class _ProcessExit:
+    """Readable when a process (not necessarily our child) has exited: a pidfd."""
+
+    def __init__(self, pid: int) -> None:
+        self.ended: Deferred[None] = Deferred()
+        try:
+            self.fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self.fd = -1
+            self.ended.callback(None)
+            return
+        reactor.addReader(self)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def doRead(self) -> None:
+        self.close()
+        if not self.ended.called:
+            self.ended.callback(None)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            reactor.removeReader(self)
+            os.close(self.fd)
+            self.fd = -1
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+    def logPrefix(self) -> str:
+        return "process-exit"
+
+
+async def exited(pids: list[int], seconds: float) -> None:
+    """Wait until every process in ``pids`` has exited (at most ``seconds``)."""
+    watches = [_ProcessExit(pid) for pid in pids]
+    try:
+        for watch in watches:
+            await bounded(observe(watch.ended), seconds, "a kernel process to exit")
+    finally:
+        for watch in watches:
+            watch.close()
+
+
 class JupyterServer:
     """A running ``jupyter server`` child process (see :func:`start_server`)."""
 
@@ -148,12 +196,14 @@ async def start_server(
     app: str = "jupyter_server",
     spec: Callable[[str], dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
+    config: str = "",
 ) -> JupyterServer:
     """Start ``python -m <app>`` for ``test`` with the txkernel kernelspec installed.
 
     ``app`` is ``"jupyter_server"`` or ``"jupyterlab"``.  ``spec``, given the
     server's runtime directory, returns another ``kernel.json`` to install
-    instead of txkernel's own; ``environ`` adds to the server's environment.
+    instead of txkernel's own; ``environ`` adds to the server's environment;
+    ``config`` is the server's ``jupyter_server_config.py``.
     Fires with the running :class:`JupyterServer` once it accepts
     connections.  Cleanup ends it and fails the test if one of its kernel
     processes is still alive afterwards (killing it so that nothing is left
@@ -184,6 +234,11 @@ async def start_server(
         }
     )
     env.pop("JUPYTER_TOKEN", None)
+    if config:
+        os.makedirs(env["JUPYTER_CONFIG_DIR"])
+        path = os.path.join(env["JUPYTER_CONFIG_DIR"], "jupyter_server_config.py")
+        with open(path, "w") as f:
+            f.write(config)
     server = JupyterServer(root, token, ProcessOutput())
     server.kernel_name = name
     os.makedirs(server.notebook_dir)
@@ -254,6 +309,10 @@ async def _until_listening(server: JupyterServer, attempts: int = 100) -> None:
 
 async def _cleanup(test: Any, server: JupyterServer) -> None:
     await server.stop()
+    try:
+        await exited(server.kernel_processes(), 15)
+    except TimeoutError:
+        pass
     left = server.kernel_processes()
     for pid in left:
         os.kill(pid, signal.SIGKILL)

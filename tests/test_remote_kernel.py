@@ -2,12 +2,13 @@
 
 ``python -m txkernel.remote`` is started by gateway_provisioners'
 ``DistributedProvisioner`` (the provisioner behind Enterprise Gateway's ssh
-process proxy) inside a real Jupyter Server.  Its host list is ``localhost``,
-so the provisioner starts the launcher without ssh; everything else is the
-remote path: the provisioner's response manager receives the connection info
-encrypted with its public key, connects to the ports the kernel bound, and
-interrupts, polls and ends the kernel through the launcher's communication
-port.  The protocol's own pieces (payload, listener) are checked directly too.
+process proxy) inside a real Jupyter Server: once directly, as the
+provisioner starts kernels on its own host, and once over ssh to an sshd on
+127.0.0.1 that the test starts.  Either way the provisioner's response
+manager receives the connection info encrypted with its public key, connects
+to the ports the kernel bound, and interrupts, polls and ends the kernel
+through the launcher's communication port.  The protocol's own pieces
+(payload, listener, port range) are checked directly too.
 """
 
 from __future__ import annotations
@@ -15,19 +16,30 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
+import subprocess
 from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.internet import reactor
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from txkernel import remote
 
-from .jupyter_server import KernelChannels, start_server
+from .helpers import ProcessOutput
+from .jupyter_server import (
+    JupyterServer,
+    KernelChannels,
+    bounded,
+    exited,
+    observe,
+    start_server,
+)
 from .test_jupyter_server import wait_until_ready
 
 
 def gateway_spec(runtime_dir: str) -> dict[str, Any]:
-    """txkernel's gateway kernelspec, for the provisioner on localhost."""
+    """txkernel's gateway kernelspec, for the provisioner on this machine."""
     return remote.kernel_json(
         provisioner="distributed-provisioner",
         provisioner_config={"remote_hosts": ["localhost"], "unauthorized_users": []},
@@ -44,21 +56,9 @@ def free_port() -> int:
 class GatewayProvisionerTests(TestCase):
     timeout = 180
 
-    async def test_launched_interrupted_restarted_and_ended_through_the_provisioner(
-        self,
-    ) -> None:
-        root = os.path.abspath(self.mktemp())
-        os.makedirs(root)
-        server = await start_server(
-            self,
-            spec=gateway_spec,
-            environ={
-                "GP_RESPONSE_IP": "127.0.0.1",
-                "GP_RESPONSE_PORT": str(free_port()),
-                "GP_KERNEL_LOG_DIR": root,
-                "GP_REMOTE_HOSTS": "localhost",
-            },
-        )
+    async def exercise(self, server: JupyterServer) -> None:
+        """Start, execute, interrupt, restart and shut down the kernel
+        through the server; no kernel process is left."""
         code, model = await server.request(
             "POST", "api/kernels", {"name": server.kernel_name}, timeout=60
         )
@@ -114,7 +114,106 @@ class GatewayProvisionerTests(TestCase):
 
         code, _ = await server.request("DELETE", f"api/kernels/{kernel_id}", timeout=60)
         self.assertEqual(code, 204)
+        # A remote kernel is not the server's child: the provisioner knows
+        # it is gone when its listener stops answering, which can be a
+        # moment before the process has exited.
+        await exited(server.kernel_processes(), 15)
         self.assertEqual(server.kernel_processes(), [])
+
+    def provisioner_environ(self) -> dict[str, str]:
+        logs = os.path.abspath(self.mktemp())
+        os.makedirs(logs)
+        return {
+            "GP_RESPONSE_IP": "127.0.0.1",
+            "GP_RESPONSE_PORT": str(free_port()),
+            "GP_KERNEL_LOG_DIR": logs,
+        }
+
+    async def test_through_the_distributed_provisioner_on_localhost(self) -> None:
+        """On localhost the provisioner starts the launcher without ssh."""
+        server = await start_server(
+            self, spec=gateway_spec, environ=self.provisioner_environ()
+        )
+        await self.exercise(server)
+
+    async def test_through_the_distributed_provisioner_over_ssh(self) -> None:
+        """Over ssh, as for any other host: an sshd on 127.0.0.1 with its own
+        host key and a key the test generates.  The provisioner would skip
+        ssh for an address of this machine, so the server's configuration
+        tells it that no address is local."""
+        if not os.path.exists(SSHD):
+            if os.environ.get("CI") == "true":
+                self.fail(f"{SSHD} is missing: the ssh test must run in CI")
+            raise SkipTest(f"{SSHD} is not installed (apt-get install openssh-server)")
+        home, port, sshd = await start_sshd(self)
+        environ = self.provisioner_environ()
+        environ.update(
+            {"HOME": home, "GP_SSH_PORT": str(port), "GP_REMOTE_USER": "root"}
+        )
+        server = await start_server(
+            self,
+            spec=gateway_spec,
+            environ=environ,
+            config=(
+                "from gateway_provisioners.remote_provisioner import"
+                " RemoteProvisionerBase\n"
+                "RemoteProvisionerBase.ip_is_local = staticmethod(lambda ip: False)\n"
+            ),
+        )
+        await self.exercise(server)
+        # Each launch (the first and the restart) logged in with the key.
+        self.assertEqual(
+            sshd.output.count("Accepted publickey for root"), 2, sshd.output
+        )
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+async def start_sshd(test: Any) -> tuple[str, int, ProcessOutput]:
+    """An sshd on 127.0.0.1 for ``test`` (ended in cleanup) that lets in the
+    key of a new home directory; fires with that home, the port and sshd's
+    output."""
+    root = os.path.abspath(test.mktemp())
+    home = os.path.join(root, "home")
+    dot_ssh = os.path.join(home, ".ssh")
+    os.makedirs(dot_ssh, mode=0o700)
+    host_key = os.path.join(root, "host_key")
+    user_key = os.path.join(dot_ssh, "id_ed25519")
+    for path in (host_key, user_key):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path],
+            check=True,
+            timeout=30,
+        )
+    authorized = os.path.join(root, "authorized_keys")
+    shutil.copy(user_key + ".pub", authorized)
+    port = free_port()
+    with open(host_key + ".pub") as f:
+        kind, key = f.read().split()[:2]
+    with open(os.path.join(dot_ssh, "known_hosts"), "w") as f:
+        f.write(f"[127.0.0.1]:{port} {kind} {key}\n")
+    config = os.path.join(root, "sshd_config")
+    with open(config, "w") as f:
+        f.write(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+            f"AuthorizedKeysFile {authorized}\nPidFile {root}/sshd.pid\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        )
+    # sshd's privilege separation directory (the package's service makes it).
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    output = ProcessOutput()
+    process = reactor.spawnProcess(output, SSHD, [SSHD, "-D", "-e", "-f", config])
+
+    async def stop() -> None:
+        if not output.ended.called:
+            process.signalProcess("TERM")
+            await bounded(observe(output.ended), 30, "sshd to exit")
+
+    test.addCleanup(stop)
+    await bounded(output.wait_for(r"Server listening on 127\.0\.0\.1"), 30, "sshd")
+    return home, port, output
 
 
 class KernelJsonTests(SynchronousTestCase):
