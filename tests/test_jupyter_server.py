@@ -21,16 +21,19 @@ from .jupyter_server import JupyterServer, KernelChannels, start_server
 async def wait_until_ready(
     channels: KernelChannels, attempts: int = 30
 ) -> dict[str, Any]:
-    """Send ``kernel_info_request`` until one is answered (as jupyter_client
-    waits for a kernel that is starting); fires with the reply's content."""
+    """Send ``kernel_info_request`` until one is answered and its ``status``
+    arrives on IOPub too (as jupyter_client waits for a kernel that is
+    starting: only then is IOPub known to be connected, so that no output of
+    the next request is lost); fires with the reply's content."""
     for _ in range(attempts):
         msg_id = channels.send("shell", "kernel_info_request", {})
         try:
             reply = await channels.reply_to(msg_id, timeout=1.0)
+            await channels.status(msg_id, "idle", timeout=1.0)
         except TimeoutError:
             continue
         return reply["content"]
-    raise AssertionError(f"no kernel_info_reply in {attempts} attempts")
+    raise AssertionError(f"no kernel_info_reply and idle in {attempts} attempts")
 
 
 class JupyterServerTests(TestCase):
