@@ -1,0 +1,320 @@
+"""txkernel as a remote kernel: the Enterprise Gateway launch protocol.
+
+``python -m txkernel.remote`` is started by gateway_provisioners'
+``DistributedProvisioner`` (the provisioner behind Enterprise Gateway's ssh
+process proxy) inside a real Jupyter Server: once directly, as the
+provisioner starts kernels on its own host, and once over ssh to an sshd on
+127.0.0.1 that the test starts.  Either way the provisioner's response
+manager receives the connection info encrypted with its public key, connects
+to the ports the kernel bound, and interrupts, polls and ends the kernel
+through the launcher's communication port.  The protocol's own pieces
+(payload, listener, port range) are checked directly too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+
+from txkernel import remote
+
+from .helpers import ProcessOutput
+from .jupyter_server import (
+    JupyterServer,
+    KernelChannels,
+    bounded,
+    exited,
+    observe,
+    start_server,
+)
+from .test_jupyter_server import wait_until_ready
+
+
+def gateway_spec(runtime_dir: str) -> dict[str, Any]:
+    """txkernel's gateway kernelspec, for the provisioner on this machine."""
+    return remote.kernel_json(
+        provisioner="distributed-provisioner",
+        provisioner_config={"remote_hosts": ["localhost"], "unauthorized_users": []},
+        extra_argv=["--ip", "127.0.0.1", "--connection-dir", runtime_dir],
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProvisionerTests(TestCase):
+    timeout = 180
+
+    async def exercise(self, server: JupyterServer) -> None:
+        """Start, execute, interrupt, restart and shut down the kernel
+        through the server; no kernel process is left."""
+        code, model = await server.request(
+            "POST", "api/kernels", {"name": server.kernel_name}, timeout=60
+        )
+        self.assertEqual(code, 201, f"{model}\n{server.output.output}")
+        kernel_id = model["id"]
+        channels = await KernelChannels.connect(self, server, kernel_id)
+        info = await wait_until_ready(channels)
+        self.assertEqual(info["implementation"], "txkernel")
+        (first_pid,) = server.kernel_processes()
+
+        msg_id = channels.execute("import os\nos.getpid()")
+        reply = await channels.reply_to(msg_id)
+        self.assertEqual(reply["content"]["status"], "ok")
+        await channels.status(msg_id, "idle")
+        (result,) = [
+            m for m in channels.iopub_for(msg_id) if m["msg_type"] == "execute_result"
+        ]
+        self.assertEqual(result["content"]["data"]["text/plain"], str(first_pid))
+
+        # Interrupt: the provisioner sends {"signum": 2} to the launcher.
+        start = len(channels.received)
+        msg_id = channels.execute(
+            "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"
+        )
+        await channels.wait(
+            lambda m: (
+                m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+            ),
+            what="the cell to start sleeping",
+            start=start,
+        )
+        code, _ = await server.request("POST", f"api/kernels/{kernel_id}/interrupt")
+        self.assertEqual(code, 204)
+        reply = await channels.reply_to(msg_id, timeout=15)
+        self.assertEqual(reply["content"]["ename"], "KeyboardInterrupt")
+        await channels.status(msg_id, "idle")
+
+        # Restart: the provisioner ends the launcher and starts a new one.
+        code, model = await server.request(
+            "POST", f"api/kernels/{kernel_id}/restart", timeout=60
+        )
+        self.assertEqual(code, 200, model)
+        # The new launcher bound new ports: reconnect, as JupyterLab does
+        # after every restart.
+        await channels.close()
+        channels = await KernelChannels.connect(self, server, kernel_id)
+        await wait_until_ready(channels)
+        (second_pid,) = server.kernel_processes()
+        self.assertNotEqual(second_pid, first_pid)
+        msg_id = channels.execute("'time' in globals()")
+        reply = await channels.reply_to(msg_id)
+        self.assertEqual(reply["content"]["execution_count"], 1)
+
+        code, _ = await server.request("DELETE", f"api/kernels/{kernel_id}", timeout=60)
+        self.assertEqual(code, 204)
+        # A remote kernel is not the server's child: the provisioner knows
+        # it is gone when its listener stops answering, which can be a
+        # moment before the process has exited.
+        await exited(server.kernel_processes(), 15)
+        self.assertEqual(server.kernel_processes(), [])
+
+    def provisioner_environ(self) -> dict[str, str]:
+        logs = os.path.abspath(self.mktemp())
+        os.makedirs(logs)
+        return {
+            "GP_RESPONSE_IP": "127.0.0.1",
+            "GP_RESPONSE_PORT": str(free_port()),
+            "GP_KERNEL_LOG_DIR": logs,
+        }
+
+    async def test_through_the_distributed_provisioner_on_localhost(self) -> None:
+        """On localhost the provisioner starts the launcher without ssh."""
+        server = await start_server(
+            self, spec=gateway_spec, environ=self.provisioner_environ()
+        )
+        await self.exercise(server)
+
+    async def test_through_the_distributed_provisioner_over_ssh(self) -> None:
+        """Over ssh, as for any other host: an sshd on 127.0.0.1 with its own
+        host key and a key the test generates.  The provisioner would skip
+        ssh for an address of this machine, so the server's configuration
+        tells it that no address is local."""
+        if not os.path.exists(SSHD):
+            if os.environ.get("CI") == "true":
+                self.fail(f"{SSHD} is missing: the ssh test must run in CI")
+            raise SkipTest(f"{SSHD} is not installed (apt-get install openssh-server)")
+        home, port, sshd = await start_sshd(self)
+        environ = self.provisioner_environ()
+        environ.update(
+            {"HOME": home, "GP_SSH_PORT": str(port), "GP_REMOTE_USER": "root"}
+        )
+        server = await start_server(
+            self,
+            spec=gateway_spec,
+            environ=environ,
+            config=(
+                "from gateway_provisioners.remote_provisioner import"
+                " RemoteProvisionerBase\n"
+                "RemoteProvisionerBase.ip_is_local = staticmethod(lambda ip: False)\n"
+            ),
+        )
+        await self.exercise(server)
+        # Each launch (the first and the restart) logged in with the key.
+        self.assertEqual(
+            sshd.output.count("Accepted publickey for root"), 2, sshd.output
+        )
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+async def start_sshd(test: Any) -> tuple[str, int, ProcessOutput]:
+    """An sshd on 127.0.0.1 for ``test`` (ended in cleanup) that lets in the
+    key of a new home directory; fires with that home, the port and sshd's
+    output."""
+    root = os.path.abspath(test.mktemp())
+    home = os.path.join(root, "home")
+    dot_ssh = os.path.join(home, ".ssh")
+    os.makedirs(dot_ssh, mode=0o700)
+    host_key = os.path.join(root, "host_key")
+    user_key = os.path.join(dot_ssh, "id_ed25519")
+    for path in (host_key, user_key):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path],
+            check=True,
+            timeout=30,
+        )
+    authorized = os.path.join(root, "authorized_keys")
+    shutil.copy(user_key + ".pub", authorized)
+    port = free_port()
+    with open(host_key + ".pub") as f:
+        kind, key = f.read().split()[:2]
+    with open(os.path.join(dot_ssh, "known_hosts"), "w") as f:
+        f.write(f"[127.0.0.1]:{port} {kind} {key}\n")
+    config = os.path.join(root, "sshd_config")
+    with open(config, "w") as f:
+        f.write(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+            f"AuthorizedKeysFile {authorized}\nPidFile {root}/sshd.pid\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        )
+    # sshd's privilege separation directory (the package's service makes it).
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    output = ProcessOutput()
+    process = reactor.spawnProcess(output, SSHD, [SSHD, "-D", "-e", "-f", config])
+
+    async def stop() -> None:
+        if not output.ended.called:
+            process.signalProcess("TERM")
+            await bounded(observe(output.ended), 30, "sshd to exit")
+
+    test.addCleanup(stop)
+    await bounded(output.wait_for(r"Server listening on 127\.0\.0\.1"), 30, "sshd")
+    return home, port, output
+
+
+class KernelJsonTests(SynchronousTestCase):
+    def test_the_gateway_kernelspec(self) -> None:
+        spec = remote.kernel_json(
+            "/opt/py/bin/python", provisioner_config={"remote_hosts": ["a", "b"]}
+        )
+        self.assertEqual(
+            spec["argv"],
+            [
+                "/opt/py/bin/python",
+                "-m",
+                "txkernel.remote",
+                "--kernel-id",
+                "{kernel_id}",
+                "--port-range",
+                "{port_range}",
+                "--response-address",
+                "{response_address}",
+                "--public-key",
+                "{public_key}",
+            ],
+        )
+        self.assertEqual(
+            spec["metadata"]["kernel_provisioner"],
+            {
+                "provisioner_name": "distributed-provisioner",
+                "config": {"remote_hosts": ["a", "b"]},
+            },
+        )
+        self.assertEqual(spec["interrupt_mode"], "signal")
+
+
+class PayloadTests(SynchronousTestCase):
+    """The connection info payload, decrypted as the gateways decrypt it."""
+
+    def test_payload_decrypts_with_the_gateway_key(self) -> None:
+        from Cryptodome.Cipher import AES, PKCS1_v1_5
+        from Cryptodome.PublicKey import RSA
+        from Cryptodome.Util.Padding import unpad
+
+        private = RSA.generate(2048)
+        public = (
+            private.publickey()
+            .export_key("PEM")
+            .decode()
+            .replace("-----BEGIN PUBLIC KEY-----", "")
+            .replace("-----END PUBLIC KEY-----", "")
+            .replace("\n", "")
+        )
+        info = {"shell_port": 1234, "key": "k", "comm_port": 99, "kernel_id": "abc"}
+        payload = json.loads(
+            base64.b64decode(remote.encrypt_connection_info(info, public))
+        )
+        self.assertEqual(payload["version"], 1)
+        aes_key = PKCS1_v1_5.new(private).decrypt(
+            base64.b64decode(payload["key"]), None
+        )
+        plain = unpad(
+            AES.new(aes_key, AES.MODE_ECB).decrypt(
+                base64.b64decode(payload["conn_info"])
+            ),
+            16,
+        )
+        self.assertEqual(json.loads(plain), info)
+
+    def test_bad_public_key(self) -> None:
+        self.assertRaises(
+            remote.LaunchError, remote.encrypt_connection_info, {}, "bm90IGEga2V5"
+        )
+
+    def test_port_range(self) -> None:
+        self.assertEqual(remote.parse_port_range("0..0"), (0, 0))
+        self.assertEqual(remote.parse_port_range("{port_range}"), (0, 0))
+        self.assertEqual(remote.parse_port_range("40000..40100"), (40000, 40100))
+        for bad in ("40000", "a..b", "50..10", "1..70000"):
+            self.assertRaises(remote.LaunchError, remote.parse_port_range, bad)
+        ports = remote.choose_ports("127.0.0.1", (40000, 40999), 6)
+        self.assertEqual(len(set(ports)), 6)
+        self.assertTrue(all(40000 <= p <= 40999 for p in ports))
+
+
+class ListenerTests(SynchronousTestCase):
+    """The communication port: one JSON request per connection."""
+
+    def send(self, port: int, data: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(data)
+
+    def test_poll_bad_input_and_shutdown(self) -> None:
+        sock = remote._bound_socket("127.0.0.1", (0, 0))
+        listener = remote.Listener(sock, os.getpid())
+        listener.start()
+        self.addCleanup(listener.thread.join, 10)
+        port = listener.port
+        self.send(port, json.dumps({"signum": 0}).encode())
+        self.send(port, b"not json")
+        self.send(port, b"[1, 2]")
+        self.send(port, b"")
+        self.assertTrue(listener.thread.is_alive())
+        self.send(port, json.dumps({"shutdown": 1}).encode())
+        listener.thread.join(10)
+        self.assertFalse(listener.thread.is_alive())
+        self.assertRaises(ConnectionRefusedError, self.send, port, b"{}")
