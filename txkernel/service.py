@@ -13,6 +13,7 @@ Runs on the reactor thread.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,14 @@ from .wire import Wire
 
 log = Logger()
 
+_made = itertools.count(1)
+
+
+def _unique_name() -> str:
+    """``txkernel`` for the first service of the process, then ``txkernel-N``."""
+    n = next(_made)
+    return "txkernel" if n == 1 else f"txkernel-{n}"
+
 
 class KernelService(Service):
     """Serves ``kernel`` (an interpreter, see :mod:`txkernel.interpreter`) on
@@ -52,9 +61,12 @@ class KernelService(Service):
     An input request waits up to ``stdin_patience`` seconds for the asking
     frontend's stdin socket to connect, then fails with
     :class:`txkernel.kernel.StdinUnreachable`.
-    """
 
-    name = "txkernel"
+    ``name`` is the service's name in its parent ``MultiService``; by
+    default each KernelService gets its own (``txkernel``, ``txkernel-2``,
+    ``txkernel-3``, ... in the order they are made), so several kernels fit
+    under one parent.
+    """
 
     def __init__(
         self,
@@ -67,7 +79,9 @@ class KernelService(Service):
         iopub_hwm: int = 0,
         reactor: Any = None,
         stdin_patience: float = 2.0,
+        name: str | None = None,
     ) -> None:
+        self.name = name if name is not None else _unique_name()
         self.kernel = kernel
         self.core = KernelCore(kernel)
         self.connection_file = connection_file
