@@ -7,6 +7,7 @@ import os
 from twisted.application.service import MultiService
 from twisted.trial.unittest import TestCase
 
+from txkernel.connection import read_connection_file
 from txkernel.echo import EchoKernel
 from txkernel.python import PythonKernel
 from txkernel.service import KernelService
@@ -46,3 +47,23 @@ class ServiceTreeTests(TestCase):
         app = MultiService()
         service.setServiceParent(app)
         self.assertIs(app.getServiceNamed("shell-for-db"), service)
+
+
+class ConnectionFileTests(TestCase):
+    timeout = 30
+
+    async def test_the_connection_file_is_known_before_the_service_starts(self) -> None:
+        import stat
+
+        service = KernelService(EchoKernel())
+        path = service.connection_file
+        self.assertTrue(path.endswith(".json"))
+        self.assertFalse(os.path.exists(path))
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        client = await connect(self, read_connection_file(path))
+        self.assertEqual((await client.execute("hi")).stream_text(), "hi")
+        await service.stopService()
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual(service.connection_file, path)

@@ -51,8 +51,11 @@ class KernelService(Service):
     With ``connection_file`` naming an existing file, bind what it says
     (this is how Jupyter launches kernels).  Otherwise bind free ports on
     ``ip`` (loopback by default) with a random key, and write a new
-    connection file (mode 0600) at ``connection_file`` or in the Jupyter
-    runtime directory; that file is removed when the service stops.
+    connection file (mode 0600) at ``connection_file`` or, by default, at a
+    new path in the Jupyter runtime directory; that file is written when
+    the service starts and removed when it stops.  ``connection_file`` is
+    known from construction on (so an application can print it before it
+    starts the service); ``connection_info`` once it has started.
 
     ``on_shutdown(restart)`` runs after a frontend's ``shutdown_request`` has
     been answered and the service has stopped (``twistd`` stops the reactor
@@ -84,7 +87,7 @@ class KernelService(Service):
         self.name = name if name is not None else _unique_name()
         self.kernel = kernel
         self.core = KernelCore(kernel)
-        self.connection_file = connection_file
+        self.connection_file = connection_file or new_connection_file_path()
         self.connection_info = connection_info
         self._ip = ip
         self._transport_name = transport
