@@ -69,3 +69,28 @@ class WebCounterExampleTests(TestCase):
         proto.transport.signalProcess("TERM")
         await proto.ended
         self.assertFalse(os.path.exists(path))
+
+
+class RunInKernelExampleTests(TestCase):
+    timeout = 60
+
+    async def test_it_prints_the_output_of_a_fresh_kernel(self) -> None:
+        from txkernel import kernelspec
+
+        prefix = os.path.abspath(self.mktemp())
+        kernelspec.install(name="txkernel-example-test", prefix=prefix)
+        env = dict(
+            os.environ,
+            JUPYTER_PATH=os.path.join(prefix, "share", "jupyter"),
+            PYTHONPATH=REPO_ROOT,
+        )
+        proto = ProcessOutput()
+        script = os.path.join(REPO_ROOT, "examples", "run_in_kernel.py")
+        reactor.spawnProcess(
+            proto,
+            sys.executable,
+            [sys.executable, script, "txkernel-example-test", "print(6 * 7)\n'done'"],
+            env=env,
+        )
+        self.assertEqual(await proto.ended, 0, proto.output)
+        self.assertEqual(proto.output, "42\n'done'\n")

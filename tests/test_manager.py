@@ -14,7 +14,7 @@ from twisted.internet.defer import CancelledError
 from twisted.trial.unittest import SkipTest, TestCase
 
 from txkernel import kernelspec
-from txkernel.client import KernelClient, KernelDied
+from txkernel.client import KernelClient, KernelDied, KernelTimeout
 from txkernel.manager import KernelExit, KernelManager, NoSuchKernel
 from txkernel.testing import wait_for
 
@@ -22,7 +22,7 @@ from .helpers import REPO_ROOT
 
 
 class ManagerTestCase(TestCase):
-    timeout = 120
+    timeout = 40
 
     def setUp(self) -> None:
         self.kernels = os.path.join(os.path.abspath(self.mktemp()), "kernels")
@@ -151,6 +151,20 @@ class TxkernelManagerTests(ManagerTestCase):
         with self.assertRaises(KernelDied) as caught:
             await manager.start()
         self.assertEqual(str(caught.exception), "the kernel exited with status 3 before it was ready:\nno luck")
+
+    async def test_a_kernel_that_never_answers_is_killed_after_the_ready_timeout(self) -> None:
+        self.spec("mute", argv=[sys.executable, "-c", "import time; time.sleep(60)"])
+        manager = self.manager("mute", ready_timeout=0.5)
+        with self.assertRaises(KernelTimeout):
+            await manager.start()
+        ended = await manager.wait_for_exit()
+        self.assertEqual(ended.signal, signal.SIGKILL)
+        self.assertFalse(manager.is_alive)
+
+    async def test_a_missing_program_fails_start(self) -> None:
+        self.spec("missing", argv=["no-such-kernel-program-here", "{connection_file}"])
+        with self.assertRaises(FileNotFoundError):
+            await self.manager("missing").start()
 
     async def test_an_unknown_kernelspec_fails_start(self) -> None:
         with self.assertRaises(NoSuchKernel):

@@ -10,6 +10,7 @@ Deferreds instead of blocking calls or asyncio::
         manager = KernelManager("python3")      # any installed kernelspec
         await manager.start()                   # fires once the kernel is ready
         client = manager.client()
+        await client.wait_for_ready()           # its IOPub is subscribed
         result = await client.execute("print(6 * 7)", on_output=print)
         await manager.shutdown()
 
@@ -40,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
@@ -347,7 +348,10 @@ class KernelManager:
         Its pending requests fail with :class:`KernelDied` when the kernel
         process ends, and cancelling one of its executions interrupts the
         kernel the way its kernelspec says.  It is stopped at
-        :meth:`shutdown`; it stays connected across :meth:`restart`.
+        :meth:`shutdown`; it stays connected across :meth:`restart` (which
+        fires once its IOPub is subscribed to the new kernel).  Await its
+        ``wait_for_ready()`` before the first request, as with any client:
+        IOPub messages sent before its subscription is through are lost.
         """
         if self.connection_info is None:
             raise RuntimeError("the kernel has not been started")
@@ -374,7 +378,14 @@ class KernelManager:
         stay connected; fires with the new kernel's ``kernel_info_reply``.
         Requests pending at the restart fail with :class:`KernelDied`."""
         d = self._stop(now, restart=True)
-        return d.addCallback(lambda _: self._launch(self._argv()))
+        d.addCallback(lambda _: self._launch(self._argv()))
+        return d.addCallback(self._clients_ready)
+
+    def _clients_ready(self, reply: Message) -> Deferred[Message]:
+        """Fires with ``reply`` once every client's IOPub has resubscribed to
+        the new kernel (or else its first execution could miss its idle)."""
+        waits = [c.wait_for_ready(timeout=self.ready_timeout) for c in self._clients]
+        return gatherResults(waits, consumeErrors=True).addCallback(lambda _: reply)
 
     def shutdown(self, now: bool = False) -> Deferred[KernelExit]:
         """End the kernel: a ``shutdown_request`` (unless ``now``), up to
