@@ -18,7 +18,7 @@ class DocsTests(TestCase):
         try:
             import sphinx  # noqa: F401
         except ImportError:
-            raise SkipTest("sphinx is not installed (it is in the test extra)")
+            raise SkipTest("sphinx is not installed (it is in the test extra)") from None
         out = os.path.abspath(self.mktemp())
         proto = ProcessOutput()
         reactor.spawnProcess(

@@ -6,8 +6,8 @@ import os
 import sys
 
 from twisted.internet import reactor
-from twisted.web.client import Agent, readBody
 from twisted.trial.unittest import TestCase
+from twisted.web.client import Agent, readBody
 
 from txkernel.connection import read_connection_file
 from txkernel.testing import connect, wait_for

@@ -193,7 +193,7 @@ class IpykernelManagerTests(ManagerTestCase):
         try:
             import ipykernel  # noqa: F401
         except ImportError:
-            raise SkipTest("ipykernel is not installed")
+            raise SkipTest("ipykernel is not installed") from None
         self.spec("ipy", argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"])
         manager = self.manager("ipy", keep_output=65536)
         deaths: list[KernelExit] = []

@@ -338,7 +338,7 @@ class ExecutorStopTests(TestCase):
         def failed(name: str) -> Any:
             return lambda failure: failures.update({name: failure})
 
-        running = executor.submit(spin).addErrback(failed("running"))
+        executor.submit(spin).addErrback(failed("running"))
         queued = executor.submit(ran.append, "queued").addErrback(failed("queued"))
         await deferToThread(spinning.wait, 10)
         await executor.stop()

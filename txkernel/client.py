@@ -26,8 +26,8 @@ from twisted.internet.defer import (
     fail,
     maybeDeferred,
 )
-from twisted.python.failure import Failure
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ._defer import branch
 from ._zmq import ZmqSocket, make_factory

@@ -230,7 +230,7 @@ class KernelManager:
             ) from None
 
     def _new_connection(self) -> None:
-        ports = dict(zip(CHANNELS, _free_ports(self._ip, len(CHANNELS))))
+        ports = dict(zip(CHANNELS, _free_ports(self._ip, len(CHANNELS)), strict=True))
         info = ConnectionInfo(ip=self._ip, kernel_name=self.kernel_name).with_ports(ports)
         path = os.path.join(runtime_dir(), f"kernel-{uuid.uuid4()}.json")
         self.connection_file = write_connection_file(info, path)
@@ -241,7 +241,8 @@ class KernelManager:
         argv = list(spec.argv) + self._extra_arguments
         if not argv:
             raise ValueError(f"kernelspec {self.kernel_name!r} has an empty argv")
-        if argv[0] in ("python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]):
+        major, minor = sys.version_info[:2]
+        if argv[0] in ("python", f"python{major}", f"python{major}.{minor}"):
             argv[0] = sys.executable
         values = {
             "connection_file": os.path.realpath(self.connection_file or ""),
@@ -277,13 +278,17 @@ class KernelManager:
         )
         self._protocol = protocol
         protocol.ended.addCallback(self._ended, protocol)
-        self._control = KernelClient(self.connection_info, reactor=self._reactor)
-        self._control.start(("shell", "control", "iopub"))
-        return self._wait_until_ready(protocol)
+        assert self.connection_info is not None
+        control = KernelClient(self.connection_info, reactor=self._reactor)
+        control.start(("shell", "control", "iopub"))
+        self._control = control
+        return self._wait_until_ready(protocol, control)
 
-    def _wait_until_ready(self, protocol: _KernelProcess) -> Deferred[Message]:
+    def _wait_until_ready(
+        self, protocol: _KernelProcess, control: KernelClient
+    ) -> Deferred[Message]:
         done: Deferred[Message] = Deferred()
-        ready = self._control.wait_for_ready(timeout=self.ready_timeout)
+        ready = control.wait_for_ready(timeout=self.ready_timeout)
 
         def answered(reply: Message) -> None:
             if not done.called:
@@ -367,7 +372,7 @@ class KernelManager:
         answered)."""
         if not self.is_alive:
             return _failed(KernelDied("the kernel is not running"))
-        if self.interrupt_mode == "message":
+        if self.interrupt_mode == "message" and self._control is not None:
             return self._control.interrupt().addCallback(lambda _: None)
         self._signal("INT")
         return succeed(None)
@@ -377,7 +382,7 @@ class KernelManager:
         restart) and start it again on the same connection file, so clients
         stay connected; fires with the new kernel's ``kernel_info_reply``.
         Requests pending at the restart fail with :class:`KernelDied`."""
-        d = self._stop(now, restart=True)
+        d: Deferred[Any] = self._stop(now, restart=True)
         d.addCallback(lambda _: self._launch(self._argv()))
         return d.addCallback(self._clients_ready)
 
@@ -413,7 +418,7 @@ class KernelManager:
             return self.wait_for_exit()
         self._ending = True
         exited = self.wait_for_exit()
-        if now:
+        if now or self._control is None:
             self._kill()
         else:
             asked = self._control.shutdown(restart=restart, timeout=self.shutdown_grace)

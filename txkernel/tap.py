@@ -14,7 +14,11 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .connection import ConnectionFileError, new_connection_file_path, read_connection_file
+from .connection import (
+    ConnectionFileError,
+    new_connection_file_path,
+    read_connection_file,
+)
 from .interpreter import BaseInterpreter
 from .loading import LoadError, load_namespace, load_object
 from .parent import launched_by_jupyter
