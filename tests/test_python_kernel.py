@@ -15,8 +15,8 @@ from .helpers import connect, connect_to, serve, wait_for, wait_for_stream
 class PythonKernelTestCase(TestCase):
     timeout = 60
 
-    async def start(self, namespace=None):
-        self.kernel = PythonKernel(namespace=namespace)
+    async def start(self, namespace=None, **kwargs):
+        self.kernel = PythonKernel(namespace=namespace, **kwargs)
         self.service = await serve(self, self.kernel)
         self.client = await connect(self, self.service)
         return self.client
@@ -201,7 +201,9 @@ class RoutingTests(PythonKernelTestCase):
         self.assertNotIn("callLater", vars(reactor))
 
     async def test_output_of_code_no_cell_started_goes_to_the_latest_cell(self) -> None:
-        await self.start()
+        # Where the kernel owns the process (python -m txkernel); see
+        # tests.test_host_output for the host's side.
+        await self.start(owns_process=True)
         await self.execute("1")
         second = await self.execute("2")
         stray = wait_for_stream(self.client, "from the host application\n")

@@ -19,9 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    fail,
+    maybeDeferred,
+)
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from ._defer import branch
 from ._zmq import ZmqSocket, make_factory
 from .connection import ConnectionInfo
 from .wire import Message, Wire, WireError
@@ -32,10 +40,16 @@ CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 log = Logger()
 
 InputHandler = Callable[[str, bool], "str | Deferred[str]"]
+#: Called with each IOPub message of one request as it arrives.
+OutputHandler = Callable[[Message], object]
 
 
 class KernelTimeout(Exception):
     """The kernel did not answer in time."""
+
+
+class KernelDied(Exception):
+    """The kernel process ended (or was restarted) before answering."""
 
 
 class KernelError(Exception):
@@ -82,10 +96,25 @@ class ExecuteResult:
 class _Pending:
     """A request waiting for its reply and (optionally) its ``status: idle``."""
 
-    def __init__(self, collect: bool, on_input: InputHandler | None) -> None:
-        self.deferred: Deferred[Any] = Deferred()
+    def __init__(
+        self,
+        collect: bool,
+        on_input: InputHandler | None,
+        msg_type: str = "",
+        on_output: OutputHandler | None = None,
+        canceller: Callable[[Deferred[Any]], None] | None = None,
+    ) -> None:
+        self.deferred: Deferred[Any] = Deferred(canceller)
         self.collect = collect
         self.on_input = on_input
+        self.msg_type = msg_type
+        self.on_output = on_output
+        #: Whether cancelling or timing out interrupts the kernel.
+        self.interrupt = False
+        #: Fires once the kernel has answered a request cancelled with an
+        #: interrupt (its ``deferred`` has already failed): with None, or with
+        #: the exception that ended the wait.  None when not cancelled so.
+        self.drained: Deferred[Exception | None] | None = None
         self.reply: Message | None = None
         self.outputs: list[Message] = []
         self.idle = False
@@ -109,6 +138,11 @@ class KernelClient:
         self._iopub_watchers: list[Callable[[Message], object]] = []
         self._hb_waiting: dict[bytes, tuple[Deferred[float], float, Any]] = {}
         self._hb_count = 0
+        #: What cancelling (or timing out) an :meth:`execute` calls to stop
+        #: the code: by default an ``interrupt_request`` on control; a
+        #: :class:`~txkernel.manager.KernelManager` sets its own (SIGINT or
+        #: message, as the kernelspec says).
+        self.interrupter: Callable[[], object] = self.interrupt
 
     # -- life cycle --
 
@@ -148,22 +182,35 @@ class KernelClient:
 
     def stop(self) -> None:
         """Close every socket; pending requests fail with ``KernelTimeout``."""
-        pending, self._pending = self._pending, {}
-        for p in pending.values():
-            if p.timer is not None and p.timer.active():
-                p.timer.cancel()
-            p.deferred.errback(KernelTimeout("client stopped"))
-        hb, self._hb_waiting = self._hb_waiting, {}
-        for d, _, timer in hb.values():
-            if timer.active():
-                timer.cancel()
-            d.errback(KernelTimeout("client stopped"))
+        self.fail_pending(KernelTimeout("client stopped"))
         for sock in self._sockets.values():
             sock.shutdown()
         self._sockets.clear()
         if self._factory is not None:
             self._factory.shutdown()
             self._factory = None
+
+    def fail_pending(self, reason: Exception) -> None:
+        """Fail every request and heartbeat waiting for an answer with ``reason``
+        (a :class:`KernelManager` does so with :class:`KernelDied` when the
+        kernel process ends); the sockets stay connected."""
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if p.timer is not None and p.timer.active():
+                p.timer.cancel()
+            if p.drained is not None:
+                p.drained.callback(reason)
+            else:
+                p.deferred.errback(reason)
+        hb, self._hb_waiting = self._hb_waiting, {}
+        for d, _, timer in hb.values():
+            if timer.active():
+                timer.cancel()
+            d.errback(reason)
+
+    def pending_requests(self) -> list[str]:
+        """The message types of the requests waiting for an answer, oldest first."""
+        return [p.msg_type for p in self._pending.values() if p.drained is None]
 
     # -- requests --
 
@@ -201,24 +248,95 @@ class KernelClient:
         collect: bool = False,
         on_input: InputHandler | None = None,
         subshell_id: str | None = None,
+        on_output: OutputHandler | None = None,
+        interrupt_on_cancel: bool = False,
     ) -> Deferred[Any]:
         """Send a request (to subshell ``subshell_id``, if given); fires with the reply message.
 
         With ``collect``, waits for ``status: idle`` too and fires with an
         :class:`ExecuteResult` carrying the IOPub messages of the request.
-        Fails with :class:`KernelTimeout` after ``timeout`` seconds.
+        ``on_output(msg)`` sees each IOPub message of the request as it
+        arrives.  Fails with :class:`KernelTimeout` after ``timeout``
+        seconds; cancelling the Deferred forgets the request (a late reply
+        is ignored).  With ``interrupt_on_cancel``, either also calls
+        :attr:`interrupter` to stop what the request started.
         """
         if channel not in self._sockets:
             return fail(RuntimeError("the client is not started"))
-        msg = self.send(channel, msg_type, content, subshell_id=subshell_id)
-        pending = _Pending(collect, on_input)
+        msg = self.wire.new_message(msg_type, content or {})
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
         msg_id = msg["header"]["msg_id"]
+        pending = _Pending(
+            collect,
+            on_input,
+            msg_type,
+            on_output,
+            lambda _: self._cancelled(msg_id, interrupt_on_cancel),
+        )
+        pending.interrupt = interrupt_on_cancel
         self._pending[msg_id] = pending
+        self._socket(channel).send(self.wire.serialize(msg))
         if timeout is not None:
             pending.timer = self._reactor.callLater(
                 timeout, self._timed_out, msg_id, msg_type
             )
         return pending.deferred
+
+    def _cancelled(self, msg_id: str, interrupt: bool) -> None:
+        pending = self._pending.get(msg_id)
+        if pending is None:
+            return
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        if interrupt:
+            self._interrupt_for(pending)
+        else:
+            del self._pending[msg_id]
+
+    def _interrupt_for(self, pending: _Pending) -> None:
+        """Interrupt what ``pending`` started and keep track of it until the
+        kernel has answered it, so that executions sent meanwhile wait
+        (the kernel would answer them ``aborted``, queued behind an error)."""
+        pending.drained = Deferred()
+        self._interrupt_quietly()
+
+    def _after_interrupted(self, send: Callable[[], Deferred[Any]]) -> Deferred[Any]:
+        """``send()`` once every interrupted request has been answered; a
+        Deferred of its result."""
+        waits = [branch(p.drained) for p in self._pending.values() if p.drained is not None]
+        if not waits:
+            return send()
+        sent: list[Deferred[Any]] = []
+
+        def cancel(_: Deferred[Any]) -> None:
+            if sent:
+                sent[0].cancel()
+
+        outer: Deferred[Any] = Deferred(cancel)
+
+        def relay(result: Any) -> None:
+            if not outer.called:
+                (outer.errback if isinstance(result, Failure) else outer.callback)(result)
+
+        def go(results: list[tuple[bool, Exception | None]]) -> None:
+            reasons = [reason for _, reason in results if reason is not None]
+            if reasons:
+                relay(Failure(reasons[0]))
+            elif not outer.called:
+                sent.append(send())
+                sent[0].addBoth(relay)
+
+        DeferredList(waits).addCallback(go)
+        return outer
+
+    def _interrupt_quietly(self) -> None:
+        d = maybeDeferred(self.interrupter)
+        d.addErrback(
+            lambda f: None
+            if f.check(CancelledError, KernelTimeout, KernelDied)
+            else log.failure("Interrupting the kernel failed", f)
+        )
 
     def execute(
         self,
@@ -231,11 +349,22 @@ class KernelClient:
         on_input: InputHandler | None = None,
         timeout: float | None = None,
         subshell_id: str | None = None,
+        on_output: OutputHandler | None = None,
     ) -> Deferred[ExecuteResult]:
         """Run ``code``; fires with an :class:`ExecuteResult` once the kernel is idle again.
 
         ``on_input(prompt, password)`` answers input requests (a string or a
         Deferred of one); stdin is allowed when it is given.
+        ``on_output(msg)`` is called with each IOPub message of this
+        execution (``stream``, ``display_data``, ``execute_result``,
+        ``error``, ``status``...) as it arrives, as jupyter_client's
+        ``execute_interactive`` output hook is.
+
+        Cancelling the Deferred, or ``timeout`` seconds passing, interrupts
+        the kernel (through :attr:`interrupter`); the Deferred then fails
+        with ``CancelledError`` or :class:`KernelTimeout` at once.  When a
+        :class:`~txkernel.manager.KernelManager` made this client, it fails
+        with :class:`KernelDied` if the kernel process ends first.
         """
         content = {
             "code": code,
@@ -245,13 +374,17 @@ class KernelClient:
             "allow_stdin": on_input is not None if allow_stdin is None else allow_stdin,
             "stop_on_error": stop_on_error,
         }
-        return self.request(
-            "execute_request",
-            content,
-            timeout=timeout,
-            collect=True,
-            on_input=on_input,
-            subshell_id=subshell_id,
+        return self._after_interrupted(
+            lambda: self.request(
+                "execute_request",
+                content,
+                timeout=timeout,
+                collect=True,
+                on_input=on_input,
+                subshell_id=subshell_id,
+                on_output=on_output,
+                interrupt_on_cancel=True,
+            )
         )
 
     def kernel_info(
@@ -334,10 +467,27 @@ class KernelClient:
         """Fires with a ``kernel_info_reply`` once IOPub is known to be subscribed.
 
         Sends ``kernel_info_request`` until an IOPub message (the kernel's
-        welcome or a status) has arrived, as jupyter_client does.
+        welcome or a status) has arrived, as jupyter_client does; the
+        requests left unanswered are forgotten once it fires, so none stay
+        pending.  Fails with :class:`KernelTimeout` after ``timeout`` seconds.
         """
-        done: Deferred[Message] = Deferred()
         state: dict[str, Any] = {"seen": False, "reply": None}
+        asked: list[Deferred[Message]] = []
+
+        def forget_asked() -> None:
+            for d in asked:
+                if not d.called:
+                    d.cancel()
+
+        def cancel(_: Deferred[Message]) -> None:
+            if seen in self._iopub_watchers:
+                self._iopub_watchers.remove(seen)
+            for timer in (loop, deadline):
+                if timer.active():
+                    timer.cancel()
+            forget_asked()
+
+        done: Deferred[Message] = Deferred(cancel)
 
         def seen(_msg: Message) -> None:
             state["seen"] = True
@@ -348,6 +498,7 @@ class KernelClient:
                 self._iopub_watchers.remove(seen)
                 loop.cancel() if loop.active() else None
                 deadline.cancel() if deadline.active() else None
+                forget_asked()
                 done.callback(state["reply"])
 
         def got(reply: Message) -> None:
@@ -356,7 +507,9 @@ class KernelClient:
 
         def ask() -> None:
             nonlocal loop
-            self.kernel_info().addCallback(got).addErrback(lambda f: None)
+            d = self.kernel_info()
+            asked.append(d)
+            d.addCallback(got).addErrback(lambda f: None)
             loop = self._reactor.callLater(interval, ask)
 
         def expire() -> None:
@@ -364,6 +517,7 @@ class KernelClient:
                 self._iopub_watchers.remove(seen)
                 if loop.active():
                     loop.cancel()
+                forget_asked()
                 done.errback(KernelTimeout(f"no kernel answered within {timeout} s"))
 
         self._iopub_watchers.append(seen)
@@ -394,9 +548,14 @@ class KernelClient:
     # -- incoming --
 
     def _timed_out(self, msg_id: str, msg_type: str) -> None:
-        pending = self._pending.pop(msg_id, None)
-        if pending is not None:
-            pending.deferred.errback(KernelTimeout(f"no reply to {msg_type}"))
+        pending = self._pending.get(msg_id)
+        if pending is None:
+            return
+        if pending.interrupt:
+            self._interrupt_for(pending)
+        else:
+            del self._pending[msg_id]
+        pending.deferred.errback(KernelTimeout(f"no reply to {msg_type}"))
 
     def _hb_timed_out(self, token: bytes) -> None:
         entry = self._hb_waiting.pop(token, None)
@@ -447,7 +606,15 @@ class KernelClient:
         for watcher in list(self._iopub_watchers):
             watcher(msg)
         found = self._pending_for(msg)
-        if found is None or not found[1].collect:
+        if found is None:
+            return
+        pending = found[1]
+        if pending.on_output is not None:
+            try:
+                pending.on_output(msg)
+            except Exception:
+                log.failure("An output handler failed on {msg_type}", msg_type=msg["msg_type"])
+        if not pending.collect:
             return
         parent_id, pending = found
         pending.outputs.append(msg)
@@ -462,6 +629,9 @@ class KernelClient:
         if pending.reply is None or (pending.collect and not pending.idle):
             return
         del self._pending[msg_id]
+        if pending.drained is not None:
+            pending.drained.callback(None)
+            return
         if pending.timer is not None and pending.timer.active():
             pending.timer.cancel()
         if pending.collect:

@@ -93,7 +93,7 @@ class KernelCore:
         self._on_shutdown = on_shutdown
         self._stopping = None
         self.messenger.open(wire, transport)
-        self.dispatcher.closed = False
+        self.dispatcher.reopen()
         self.stdin.closed = False
         self.interpreter.start(self)
         self.messenger.publish("status", {"execution_state": "starting"}, parent=None)

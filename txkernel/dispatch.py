@@ -135,6 +135,14 @@ class Dispatcher:
             queue.pending.clear()
             queue.aborted.clear()
 
+    def reopen(self) -> None:
+        """Serve again after :meth:`close`, with fresh queues: a request still
+        being served when the dispatcher closed (a cell that ignored its
+        interrupt) no longer holds up the requests that come after."""
+        self.closed = False
+        self.control = RequestQueue()
+        self.shells = {None: RequestQueue()}
+
     def _pump(self, queue: RequestQueue) -> None:
         while queue.pending and not queue.active and not self.closed:
             request = queue.pending.popleft()

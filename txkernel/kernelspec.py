@@ -1,9 +1,10 @@
-"""Install and remove the Jupyter kernelspec for txkernel's built-in Python kernel.
+"""Install and remove Jupyter kernelspecs for txkernel kernels.
 
 A kernelspec is a directory holding ``kernel.json`` (how to start the kernel)
 and optional logos; Jupyter front ends list every kernelspec they find on
 their search path.  This module writes one that starts the kernel with
-``python -m txkernel -f {connection_file}`` and hands it to
+``python -m txkernel -f {connection_file}`` (the built-in Python kernel, or
+``--kernel package.module:Class`` for any other) and hands it to
 :class:`jupyter_client.kernelspec.KernelSpecManager` to install, exactly as
 ``ipykernel install`` does for IPython.
 
@@ -12,6 +13,8 @@ From the command line (``txkernel.__main__`` dispatches to :func:`main`)::
     python -m txkernel install --sys-prefix   # into this virtualenv/conda env
     python -m txkernel install --user         # for the current user only
     python -m txkernel install                # system-wide (usually needs root)
+    python -m txkernel install --user --kernel mypackage.kernels:Shout \
+        --env SHOUT_VOLUME=11 --interrupt-mode message
     python -m txkernel uninstall
 
 Without ``--user``, ``--sys-prefix`` or ``--prefix`` the kernelspec goes where
@@ -32,7 +35,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -45,9 +48,11 @@ __all__ = [
     "INTERRUPT_MODES",
     "LOGO_FILES",
     "NoSuchKernelSpec",
+    "describe_kernel",
     "install",
     "kernel_json",
     "main",
+    "parse_env",
     "uninstall",
     "write_kernelspec",
 ]
@@ -88,32 +93,70 @@ def kernel_json(
     python: str | None = None,
     display_name: str = DEFAULT_DISPLAY_NAME,
     interrupt_mode: str = "signal",
+    kernel: str | None = None,
+    env: Mapping[str, str] | None = None,
+    language: str = "python",
 ) -> dict[str, Any]:
-    """The contents of ``kernel.json`` for txkernel's Python kernel.
+    """The contents of ``kernel.json`` for a txkernel kernel.
 
     ``python`` is the interpreter that runs the kernel; it defaults to the one
     running this code (:data:`sys.executable`), so the kernel sees the same
-    installed packages as the environment it was installed from.
+    installed packages as the environment it was installed from.  ``kernel``
+    (``package.module:Class``) serves that interpreter class instead of the
+    built-in Python kernel; ``env`` is set in the kernel's environment.
     """
     if interrupt_mode not in INTERRUPT_MODES:
         raise ValueError(
             f"interrupt_mode must be one of {', '.join(INTERRUPT_MODES)},"
             f" not {interrupt_mode!r}"
         )
-    return {
-        "argv": [
-            python or sys.executable,
-            "-m",
-            "txkernel",
-            "-f",
-            "{connection_file}",
-        ],
+    argv = [python or sys.executable, "-m", "txkernel", "-f", "{connection_file}"]
+    if kernel is not None:
+        argv += ["--kernel", kernel]
+    spec: dict[str, Any] = {
+        "argv": argv,
         "display_name": display_name,
-        "language": "python",
+        "language": language,
         "interrupt_mode": interrupt_mode,
         # JupyterLab shows its debugger only to kernels whose spec says so.
         "metadata": {"debugger": _debugger_available()},
     }
+    if env:
+        spec["env"] = dict(env)
+    return spec
+
+
+def describe_kernel(kernel: str) -> tuple[str, str, str]:
+    """The default name, display name and language of the kernelspec for the
+    interpreter class ``package.module:Class``.
+
+    Imports the class (from the working directory too); :exc:`ValueError`
+    with a one-line reason when it cannot, or when it is not a txkernel
+    interpreter class.
+    """
+    from .interpreter import BaseInterpreter
+    from .loading import LoadError, load_object
+
+    try:
+        cls = load_object(kernel, "--kernel")
+    except LoadError as e:
+        raise ValueError(str(e)) from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseInterpreter)):
+        raise ValueError(f"--kernel {kernel!r}: not a txkernel interpreter class")
+    language = str(cls.language_info.get("name") or "text")
+    return cls.__name__.lower(), f"{cls.__name__} (txkernel)", language
+
+
+def parse_env(assignments: Sequence[str]) -> dict[str, str]:
+    """``["K=V", ...]`` as a dict; :exc:`ValueError` for an entry without ``=``
+    or with an empty name."""
+    env: dict[str, str] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env {assignment!r}: expected NAME=VALUE")
+        env[key] = value
+    return env
 
 
 def _debugger_available() -> bool:
@@ -140,14 +183,26 @@ def _manager() -> KernelSpecManager:
 
 
 def install(
-    name: str = DEFAULT_NAME,
-    display_name: str = DEFAULT_DISPLAY_NAME,
+    name: str | None = None,
+    display_name: str | None = None,
     user: bool = False,
     sys_prefix: bool = False,
     prefix: str | None = None,
     interrupt_mode: str = "signal",
+    kernel: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Install the kernelspec as ``name`` and return the directory it went to.
+
+    With ``kernel`` (``package.module:Class``), the kernelspec serves that
+    interpreter class; its name and display name default to the class's
+    (``shout`` and ``Shout (txkernel)``) and its language is the class's
+    ``language_info["name"]``.  The class is imported here, so a bad name
+    fails now (:exc:`ValueError`) rather than when Jupyter starts it; the
+    kernel Jupyter launches must import it too (install its package, or
+    pass ``env={"PYTHONPATH": ...}``).  Without it, the built-in Python
+    kernel as ``txkernel``, "Python 3 (txkernel)".  ``env`` is set in the
+    kernel's environment.
 
     Give at most one of ``user`` (the current user's Jupyter data directory),
     ``sys_prefix`` (``sys.prefix/share/jupyter``, i.e. the active virtualenv
@@ -175,7 +230,18 @@ def install(
         raise ValueError("prefix must not be empty")
     if sys_prefix:
         prefix = sys.prefix
-    spec = kernel_json(display_name=display_name, interrupt_mode=interrupt_mode)
+    language = "python"
+    default_name, default_display_name = DEFAULT_NAME, DEFAULT_DISPLAY_NAME
+    if kernel is not None:
+        default_name, default_display_name, language = describe_kernel(kernel)
+    name = name or default_name
+    spec = kernel_json(
+        display_name=display_name or default_display_name,
+        interrupt_mode=interrupt_mode,
+        kernel=kernel,
+        env=env,
+        language=language,
+    )
     with tempfile.TemporaryDirectory(prefix="txkernel-kernelspec-") as tmp:
         # Stage in a fresh subdirectory: the temporary directory itself is
         # private (0700) and copytree would copy that mode to the destination.
@@ -253,15 +319,28 @@ def _parser(prog: str) -> _ArgumentParser:
         help="install into PREFIX/share/jupyter/kernels/NAME",
     )
     install_parser.add_argument(
+        "--kernel",
+        metavar="package.module:Class",
+        help="serve this txkernel interpreter class instead of the built-in"
+        " Python kernel (it must be importable by this Python)",
+    )
+    install_parser.add_argument(
         "--name",
-        default=DEFAULT_NAME,
-        help=f"kernelspec name (default: {DEFAULT_NAME}); set a different"
-        " --display-name too when installing several",
+        help=f"kernelspec name (default: {DEFAULT_NAME}, or the --kernel class's"
+        " name in lower case); set a different --display-name too when"
+        " installing several",
     )
     install_parser.add_argument(
         "--display-name",
-        default=DEFAULT_DISPLAY_NAME,
-        help=f"name shown in Jupyter's kernel menus (default: {DEFAULT_DISPLAY_NAME})",
+        help=f"name shown in Jupyter's kernel menus (default: {DEFAULT_DISPLAY_NAME},"
+        " or 'Class (txkernel)')",
+    )
+    install_parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set NAME to VALUE in the kernel's environment (repeatable)",
     )
     install_parser.add_argument(
         "--interrupt-mode",
@@ -289,6 +368,19 @@ def _default_prog() -> str:
     # The ``txkernel`` console script, or else ``python -m txkernel``.
     script = os.path.basename(sys.argv[0]) if sys.argv else ""
     return "txkernel" if script.startswith("txkernel") else "python -m txkernel"
+
+
+def _working_directory_module(kernel: str) -> str | None:
+    """The working directory, when the module of ``kernel`` was imported from it."""
+    module = sys.modules.get(kernel.partition(":")[0].split(".")[0])
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return None
+    root = os.path.dirname(os.path.realpath(filename))
+    if os.path.basename(filename) == "__init__.py":
+        root = os.path.dirname(root)
+    cwd = os.path.realpath(os.getcwd())
+    return cwd if root == cwd else None
 
 
 def _on_search_path(directory: str) -> bool:
@@ -321,13 +413,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     command_prog = f"{prog} {args.command}"
     if args.command == "install":
         try:
+            name = args.name or (describe_kernel(args.kernel)[0] if args.kernel else DEFAULT_NAME)
             destination = install(
-                name=args.name,
+                name=name,
                 display_name=args.display_name,
                 user=args.user,
                 sys_prefix=args.sys_prefix,
                 prefix=args.prefix,
                 interrupt_mode=args.interrupt_mode,
+                kernel=args.kernel,
+                env=parse_env(args.env),
             )
         except ValueError as e:
             print(f"{command_prog}: error: {e}", file=sys.stderr)
@@ -341,7 +436,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"Installed kernelspec {args.name.lower()} in {destination}")
+        print(f"Installed kernelspec {name.lower()} in {destination}")
+        if args.kernel and not any(e.startswith("PYTHONPATH=") for e in args.env):
+            where = _working_directory_module(args.kernel)
+            if where is not None:
+                print(
+                    f"note: {args.kernel.partition(':')[0]} was found in the working"
+                    " directory, which Jupyter does not search when it starts the"
+                    f" kernel; install it, or add --env PYTHONPATH={where}",
+                    file=sys.stderr,
+                )
         if not _on_search_path(destination):
             print(
                 f"note: {os.path.dirname(destination)} is not on Jupyter's search"

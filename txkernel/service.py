@@ -13,6 +13,7 @@ Runs on the reactor thread.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,14 @@ from .wire import Wire
 
 log = Logger()
 
+_made = itertools.count(1)
+
+
+def _unique_name() -> str:
+    """``txkernel`` for the first service of the process, then ``txkernel-N``."""
+    n = next(_made)
+    return "txkernel" if n == 1 else f"txkernel-{n}"
+
 
 class KernelService(Service):
     """Serves ``kernel`` (an interpreter, see :mod:`txkernel.interpreter`) on
@@ -42,8 +51,11 @@ class KernelService(Service):
     With ``connection_file`` naming an existing file, bind what it says
     (this is how Jupyter launches kernels).  Otherwise bind free ports on
     ``ip`` (loopback by default) with a random key, and write a new
-    connection file (mode 0600) at ``connection_file`` or in the Jupyter
-    runtime directory; that file is removed when the service stops.
+    connection file (mode 0600) at ``connection_file`` or, by default, at a
+    new path in the Jupyter runtime directory; that file is written when
+    the service starts and removed when it stops.  ``connection_file`` is
+    known from construction on (so an application can print it before it
+    starts the service); ``connection_info`` once it has started.
 
     ``on_shutdown(restart)`` runs after a frontend's ``shutdown_request`` has
     been answered and the service has stopped (``twistd`` stops the reactor
@@ -55,9 +67,13 @@ class KernelService(Service):
     An input request waits up to ``stdin_patience`` seconds for the asking
     frontend's stdin socket to connect, then fails with
     :class:`txkernel.kernel.StdinUnreachable`.
+
+    ``name`` is the service's name in its parent ``MultiService``; by
+    default each KernelService gets its own (``txkernel``, ``txkernel-2``,
+    ``txkernel-3``, ... in the order they are made), so several kernels fit
+    under one parent.
     """
 
-    name = "txkernel"
     #: Seconds stopping waits for the kernel to detach (a running cell to
     #: end) before it closes the sockets anyway; None: as long as it takes.
     stop_patience: float | None = None
@@ -73,10 +89,12 @@ class KernelService(Service):
         iopub_hwm: int = 1000,
         reactor: Any = None,
         stdin_patience: float = 2.0,
+        name: str | None = None,
     ) -> None:
+        self.name = name if name is not None else _unique_name()
         self.kernel = kernel
         self.core = KernelCore(kernel)
-        self.connection_file = connection_file
+        self.connection_file = connection_file or new_connection_file_path()
         self.connection_info = connection_info
         self._ip = ip
         self._transport_name = transport

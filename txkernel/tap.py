@@ -6,7 +6,7 @@ modules that use txZMQ.
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import os
 import signal
 import sys
@@ -15,8 +15,14 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .connection import ConnectionFileError, read_connection_file
+from .connection import (
+    ConnectionFileError,
+    new_connection_file_path,
+    read_connection_file,
+)
 from .interpreter import BaseInterpreter
+from .loading import LoadError, load_namespace, load_object
+from .parent import launched_by_jupyter
 from .service import KernelService
 
 log = Logger()
@@ -27,22 +33,31 @@ DEFAULT_KERNEL = "txkernel.python:PythonKernel"
 def load_kernel_class(spec: str) -> type[BaseInterpreter]:
     """The interpreter class named by ``package.module:Class`` (a
     :class:`~txkernel.interpreter.BaseInterpreter`, or a 0.1 ``Kernel``);
-    UsageError when it is not one."""
-    module_name, sep, class_name = spec.partition(":")
-    if not sep or not module_name or not class_name:
-        raise usage.UsageError(f"--kernel {spec!r}: expected package.module:Class")
+    UsageError when it is not one.  Modules in the working directory are
+    importable."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise usage.UsageError(
-            f"--kernel {spec!r}: cannot import {module_name} ({e})"
-        ) from None
-    cls = getattr(module, class_name, None)
+        cls = load_object(spec, "--kernel")
+    except LoadError as e:
+        raise usage.UsageError(str(e)) from None
     if not (isinstance(cls, type) and issubclass(cls, BaseInterpreter)):
         raise usage.UsageError(
-            f"--kernel {spec!r}: {class_name} is not a txkernel interpreter class"
+            f"--kernel {spec!r}: {spec.partition(':')[2]} is not a txkernel interpreter class"
         )
     return cls
+
+
+def _takes_namespace(cls: type) -> bool:
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "namespace" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+#: twistd's own default pidfile, which several kernels in one directory would share.
+TWISTD_PIDFILE = "twistd.pid"
 
 
 class Options(usage.Options):
@@ -50,11 +65,20 @@ class Options(usage.Options):
     longdesc = (
         "Serve a Jupyter kernel. With --connection-file, bind what the file says "
         "(as Jupyter does when it launches a kernel); without it, bind free ports on "
-        "127.0.0.1 and write a new connection file in the Jupyter runtime directory."
+        "127.0.0.1 and write a new connection file in the Jupyter runtime directory. "
+        "Unless twistd's --pidfile is given, the pidfile is the connection file's "
+        "path with .pid for .json, so several kernels can run from one directory."
     )
     optParameters = [
         ["connection-file", "f", None, "Connection file to bind (must exist)."],
         ["kernel", "k", DEFAULT_KERNEL, "Kernel class, as package.module:Class."],
+        [
+            "namespace",
+            None,
+            None,
+            "A function, as package.module:function, that returns the dict cells "
+            "run in (for kernels that take a namespace, such as the Python kernel).",
+        ],
         ["ip", None, "127.0.0.1", "Address to bind when no connection file is given."],
         ["transport", None, "tcp", "tcp or ipc, when no connection file is given."],
     ]
@@ -83,18 +107,44 @@ class Options(usage.Options):
                 )
             except ConnectionFileError as e:
                 raise usage.UsageError(str(e)) from None
+            self["connection_path"] = os.path.abspath(path)
         else:
             self["connection_info"] = None
+            # Chosen now, so the pidfile can be named after it.
+            self["connection_path"] = new_connection_file_path()
         if self["transport"] not in ("tcp", "ipc"):
             raise usage.UsageError(f"--transport {self['transport']!r}: use tcp or ipc")
+        self["namespace_dict"] = self._namespace()
+        self._choose_pidfile()
+
+    def _namespace(self) -> dict[str, Any] | None:
+        spec = self["namespace"]
+        if spec is None:
+            return None
+        if not _takes_namespace(self["kernel_class"]):
+            raise usage.UsageError(
+                f"--namespace: {self['kernel']} takes no namespace argument"
+            )
+        try:
+            return load_namespace(spec)
+        except LoadError as e:
+            raise usage.UsageError(str(e)) from None
+
+    def _choose_pidfile(self) -> None:
+        """One pidfile per kernel instead of twistd's shared ``twistd.pid``."""
+        twistd = self.parent
+        if twistd is not None and twistd.get("pidfile") == TWISTD_PIDFILE:
+            twistd["pidfile"] = os.path.splitext(self["connection_path"])[0] + ".pid"
 
 
 class TwistdKernelService(KernelService):
     """A KernelService that owns the process: it ends it when it cannot start
-    or is shut down, and SIGINT interrupts a running cell (when no cell runs,
-    SIGINT stops twistd as usual).  SIGTERM stops at once, without waiting for
-    a running cell: queued output is sent, the connection file removed, and
-    twistd exits 0."""
+    or is shut down, and SIGINT interrupts a running cell.  When no cell
+    runs, SIGINT stops twistd as usual, unless Jupyter launched the process
+    (``JPY_PARENT_PID``): Jupyter's interrupt of an idle kernel is then
+    ignored, as ``python -m txkernel`` and ipykernel do.  SIGTERM stops at
+    once, without waiting for a running cell: queued output is sent, the
+    connection file removed, and twistd exits 0."""
 
     def privilegedStartService(self) -> None:
         try:
@@ -112,12 +162,15 @@ class TwistdKernelService(KernelService):
 
     def _install_sigint(self) -> None:
         previous = signal.getsignal(signal.SIGINT)
+        from_jupyter = launched_by_jupyter()
 
         def on_sigint(signum: int, frame: Any) -> None:
             if self.running and self.core.executing:
                 from twisted.internet import reactor
 
                 reactor.callFromThread(self.core.interrupt)
+            elif from_jupyter:
+                log.info("SIGINT with no cell running: nothing to interrupt")
             elif callable(previous):
                 previous(signum, frame)
             else:
@@ -139,10 +192,12 @@ def makeService(options: Options) -> KernelService:
     """The kernel service for ``twistd txkernel``."""
     from twisted.internet import reactor
 
-    path = options["connection-file"]
+    kernel_class = options["kernel_class"]
+    namespace = options["namespace_dict"]
+    kernel = kernel_class() if namespace is None else kernel_class(namespace=namespace)
     return TwistdKernelService(
-        options["kernel_class"](),
-        connection_file=os.path.abspath(path) if path else None,
+        kernel,
+        connection_file=options["connection_path"],
         connection_info=options["connection_info"],
         ip=options["ip"],
         transport=options["transport"],

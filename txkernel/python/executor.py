@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from .._defer import branch
@@ -112,11 +112,14 @@ class _Executor:
     def stop(self) -> Deferred[None]:
         """Interrupt the running call, refuse new ones, end the thread.
 
-        Fires once the execution loop has returned.
+        Calls submitted but not yet started do not run (they fail).  Fires
+        once the execution loop has returned.
         """
         if not self._stopping:
-            self._stopping = True
-            self.interrupt()
+            with self._lock:
+                self._stopping = True
+                if self._running:
+                    self._raise_interrupt()
             self._jobs.put(_STOP)
         return branch(self._stopped)
 
@@ -151,7 +154,12 @@ class _Executor:
 
     def _run(self, job: _Job) -> None:
         with self._lock:
-            self._running = True
+            stopping = self._stopping
+            self._running = not stopping
+        if stopping:
+            # Stopped before it started: it reads as interrupted at once.
+            self._send(job, Failure(CancelledError("the executor stopped")))
+            return
         try:
             job.result = job.f(*job.args)
         except BaseException:

@@ -78,6 +78,13 @@ class PythonKernel(BaseInterpreter):
     embedding); ``MAIN`` on the main thread, which :meth:`run_main` serves
     while the reactor runs on another (``python -m txkernel``).  Each
     subshell gets a worker thread of its own.
+
+    ``owns_process`` says whether the process is the kernel's: then output
+    of code no cell started (a host thread, a reactor callback) goes to the
+    most recent cell, as in ipykernel.  Otherwise (under twistd, embedded)
+    it stays the host's: it goes to the twistd log or the application's own
+    stdout.  By default the process is the kernel's when ``placement`` is
+    ``MAIN``.
     """
 
     implementation = "txkernel"
@@ -103,11 +110,17 @@ class PythonKernel(BaseInterpreter):
         {"text": "Twisted", "url": "https://docs.twisted.org/"},
     ]
 
-    def __init__(self, namespace: dict[str, Any] | None = None, placement: str = WORKER) -> None:
+    def __init__(
+        self,
+        namespace: dict[str, Any] | None = None,
+        placement: str = WORKER,
+        owns_process: bool | None = None,
+    ) -> None:
         super().__init__()
         if placement not in self.placements:
             raise ValueError(f"placement {placement!r}: use one of {self.placements}")
         self.placement = placement
+        self.owns_process = placement == MAIN if owns_process is None else owns_process
         self.namespace: dict[str, Any] = namespace if namespace is not None else {}
         self.history_store = History()
         self.output: OutputBuffer | None = None

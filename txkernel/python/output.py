@@ -11,9 +11,12 @@ this code running for*:
    records it while routing is installed), or that scheduled the reactor
    call being run (the reactor's ``callLater``, ``callFromThread`` and
    ``callInThread`` bind the calls a cell schedules to that cell);
-3. else the most recent cell of any kernel in this process.
+3. else, when the kernel of the most recent cell owns the process
+   (``python -m txkernel``, its ``owns_process``), that cell, as in ipykernel.
 
-Code no cell started, before any cell ran, writes to the original streams.
+Otherwise the code is the host's (under twistd, or in an application that
+embeds kernels; or no cell has run yet): it writes to the original streams,
+the twistd log or the application's own stdout, as if no kernel served.
 Stream text is buffered per kernel and published in batches: when 64 KiB have
 gathered, after 50 ms, on the reactor's next turn after ``flush()``, and
 always before the cell's reply (or any other message).  Any thread may
@@ -38,6 +41,8 @@ class CellOwner(Protocol):
     """What routing needs of the kernel that runs a cell (``PythonKernel``)."""
 
     output: OutputBuffer | None
+    #: Whether output no cell started goes to this kernel's most recent cell.
+    owns_process: bool
 
     def display_result(self, value: Any, cell: Cell) -> None: ...
 
@@ -192,7 +197,7 @@ class _Router:
         if explicit_only:
             return None
         latest = self.latest
-        if latest is not None and latest.kernel in self.kernels:
+        if latest is not None and latest.kernel in self.kernels and latest.kernel.owns_process:
             return latest
         return None
 
