@@ -128,6 +128,18 @@ def shell_round_trip(kc, count: int = 200) -> float:
     return statistics.median(times)
 
 
+def install_txkernel_kernelspec(prefix: str, name: str = "txkernel-bench") -> str:
+    """Install txkernel's kernelspec as ``name`` under ``prefix``, put that
+    prefix first on this process's Jupyter search path and return ``name``."""
+    from txkernel import kernelspec
+
+    kernelspec.install(name=name, prefix=prefix)
+    data = os.path.join(prefix, "share", "jupyter")
+    rest = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = data + (os.pathsep + rest if rest else "")
+    return name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -138,12 +150,7 @@ def main() -> int:
 
     name = args.kernel
     if name is None:
-        from txkernel import kernelspec
-
-        prefix = tempfile.mkdtemp(prefix="txkernel-bench-")
-        name = "txkernel-bench"
-        kernelspec.install(name=name, prefix=prefix)
-        os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+        name = install_txkernel_kernelspec(tempfile.mkdtemp(prefix="txkernel-bench-"))
     floods, complete, hb, control, shell = [], [], [], [], []
     spin, sleep = [], []
     for _ in range(args.repeat):
