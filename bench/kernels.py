@@ -71,7 +71,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,7 @@ class LeanClient:
     the wire protocol with pyzmq and hmac only (the benchmark's thread)."""
 
     def __init__(
-        self, ctx: zmq.Context, info: dict[str, Any], iopub: bool = True
+        self, ctx: zmq.Context, info: Mapping[str, Any], iopub: bool = True
     ) -> None:
         key = info.get("key") or b""
         key = key.encode() if isinstance(key, str) else key
@@ -119,9 +119,10 @@ class LeanClient:
         identity = self.session.encode()
         self.shell = self._socket(zmq.DEALER, info["shell_port"], identity)
         self.control = self._socket(zmq.DEALER, info["control_port"], identity)
-        self.iopub = None
+        #: Without ``iopub`` (the floor, startup) the SUB subscribes to nothing.
+        self.subscribed = iopub
+        self.iopub = self._socket(zmq.SUB, info["iopub_port"])
         if iopub:
-            self.iopub = self._socket(zmq.SUB, info["iopub_port"])
             self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
         self.hb: zmq.Socket | None = None
 
@@ -208,9 +209,8 @@ class LeanClient:
 
     def drain(self, quiet: float = 0.05) -> None:
         """Read and drop IOPub (and stray replies) until ``quiet`` s pass without any."""
-        socks = [s for s in (self.iopub, self.shell, self.control) if s is not None]
         poller = zmq.Poller()
-        for s in socks:
+        for s in (self.iopub, self.shell, self.control):
             poller.register(s, zmq.POLLIN)
         while True:
             ready = dict(poller.poll(int(quiet * 1000)))
@@ -230,7 +230,7 @@ class LeanClient:
                 self.recv_reply(self.shell, msg_id, 2.0)
             except Timeout:
                 continue
-            if self.iopub is not None and self.iopub.poll(500):
+            if self.subscribed and self.iopub.poll(500):
                 self.drain()
                 return
         raise Timeout(f"kernel not ready within {timeout} s")
@@ -344,16 +344,16 @@ class Target:
     """A kernel to measure and how to start it."""
 
     name: str
-    kernel_name: str | None  # kernelspec; None for the floor
-    host_kernel_name: str | None = None  # kernelspec for the host measures
+    kernel_name: str  # kernelspec; "" for the floor
+    host_kernel_name: str = ""  # kernelspec for the host measures
     host_setup: str | None = None  # cell that starts the web site, prints its port
     version: str = ""
-    km: KernelManager | None = None
-    client: LeanClient | None = None
-    host_km: KernelManager | None = None
-    host_client: LeanClient | None = None
-    http_port: int | None = None
-    floor: subprocess.Popen | None = None
+    # Set once started (the floor has only a client):
+    km: KernelManager = field(init=False)
+    client: LeanClient = field(init=False)
+    host_km: KernelManager = field(init=False)
+    host_client: LeanClient = field(init=False)
+    http_port: int = field(init=False)
     results: dict[str, list[Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     dead: bool = False
@@ -555,7 +555,7 @@ def rss_mib(pid: int) -> float:
     return total / 2**20
 
 
-def start_floor(ctx: zmq.Context, tmp: str) -> Target:
+def start_floor(ctx: zmq.Context, tmp: str) -> tuple[Target, subprocess.Popen]:
     path, info = write_connection_file(os.path.join(tmp, "floor.json"), ip="127.0.0.1")
     proc = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--serve-floor", path],
@@ -563,10 +563,9 @@ def start_floor(ctx: zmq.Context, tmp: str) -> Target:
     )
     if proc.stdout.readline().strip() != b"ready":
         raise RuntimeError("the echo floor did not start")
-    target = Target("floor", None, version=f"pyzmq {zmq.__version__}")
-    target.floor = proc
-    target.client = LeanClient(ctx, info, iopub=False)
-    return target
+    target = Target("floor", "", version=f"pyzmq {zmq.__version__}")
+    target.client = LeanClient(ctx, dict(info), iopub=False)
+    return target, proc
 
 
 def serve_floor(path: str) -> int:
@@ -657,7 +656,7 @@ def _kernel_info(t: Target, sock: zmq.Socket, measure: str, count: int) -> None:
     # Each request waits for the previous one's status: idle, so requests do
     # not overlap; a kernel that publishes no status for them (ipymini on
     # control) is not waited for again after the first second.
-    wait = c.iopub is not None
+    wait = c.subscribed
     for _ in range(count):
         t0 = time.perf_counter()
         msg_id = c.send(sock, "kernel_info_request", {})
@@ -667,7 +666,7 @@ def _kernel_info(t: Target, sock: zmq.Socket, measure: str, count: int) -> None:
             wait = False
             t.notes.add(f"no status: idle for {measure} requests")
     t.add(measure, times)
-    if c.iopub is not None:
+    if c.subscribed:
         c.drain()
 
 
@@ -846,7 +845,7 @@ def _http_times(
     port: int, until: Callable[[], bool], count: int | None = None
 ) -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    times = []
+    times: list[float] = []
     try:
         while not until() and (count is None or len(times) < count):
             t0 = time.perf_counter()
@@ -1079,13 +1078,13 @@ def _guard(target: Target, key: str, call: Callable[[], None]) -> None:
     except Exception as e:  # a failing kernel is a result, not a crash
         target.errors.setdefault(key, f"{type(e).__name__}: {e}")
         sys.stderr.write(f"{target.name}: {key}: {traceback.format_exc()}\n")
-        for km in (target.km, target.host_km):
+        for km in (getattr(target, "km", None), getattr(target, "host_km", None)):
             if km is not None and not km.is_alive():
                 target.dead = True
-        if target.client is not None:
+        if hasattr(target, "client"):
             with contextlib.suppress(Exception):
                 target.client.drain(0.5)
-        if target.host_client is not None:
+        if hasattr(target, "host_client"):
             with contextlib.suppress(Exception):
                 target.host_client.drain(0.5)
 
@@ -1130,7 +1129,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="txkernel-bench-") as tmp:
         targets, notes = make_targets(requested, tmp)
-        floor = start_floor(ctx, tmp)
+        floor, floor_process = start_floor(ctx, tmp)
         try:
             specs = KernelSpecManager()
             for t in targets:
@@ -1167,14 +1166,14 @@ def run(args: argparse.Namespace) -> int:
                 )
         finally:
             for t in targets:
-                for c in (t.client, t.host_client):
-                    if c is not None:
-                        c.close()
-                _stop(t.km)
-                _stop(t.host_km)
+                for name in ("client", "host_client"):
+                    if hasattr(t, name):
+                        getattr(t, name).close()
+                _stop(getattr(t, "km", None))
+                _stop(getattr(t, "host_km", None))
             floor.client.close()
-            floor.floor.terminate()
-            floor.floor.wait(10)
+            floor_process.terminate()
+            floor_process.wait(10)
             ctx.term()
     elapsed = time.perf_counter() - started
     print(table(targets, floor, sizes.lines))
