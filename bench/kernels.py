@@ -645,6 +645,7 @@ class Sizes:
     lines: int
     cell_seconds: float
     http_idle: int
+    startups: int  # launches per target per round
     quiet: float  # seconds of IOPub silence after which a late reader gives up
 
 
@@ -1111,6 +1112,14 @@ def versions() -> str:
         "txZMQ",
     ]
     found = [f"{n} {_version(n)}" for n in names if _version(n)]
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        commit = subprocess.run(
+            ["git", "-C", HERE, "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        found[0] += f" (commit {commit})"
     return (
         f"Python {platform.python_version()}, libzmq {zmq.zmq_version()}, "
         + ", ".join(found)
@@ -1125,6 +1134,7 @@ def run(args: argparse.Namespace) -> int:
         lines=2000 if quick else 20000,
         cell_seconds=0.4 if quick else 2.0,
         http_idle=20 if quick else 200,
+        startups=1 if quick else 2,
         quiet=1.0 if quick else 3.0,
     )
     rounds = args.rounds or (1 if quick else 3)
@@ -1159,9 +1169,9 @@ def run(args: argparse.Namespace) -> int:
                     order = _rotations(live + [floor] * with_floor, round_no)
                     for t in order:
                         _guard(t, key, lambda t=t, m=measure: m(t, sizes))
-                order = _rotations(live, round_no)
-                for t in order:
-                    _guard(t, "startup", lambda t=t: m_startup(t, sizes, ctx, tmp))
+                for _ in range(sizes.startups):
+                    for t in _rotations(live, round_no):
+                        _guard(t, "startup", lambda t=t: m_startup(t, sizes, ctx, tmp))
                 sys.stderr.write(
                     f"round {round_no + 1}/{rounds} done at "
                     f"{time.perf_counter() - started:.0f} s\n"
@@ -1184,23 +1194,40 @@ def run(args: argparse.Namespace) -> int:
             floor_process.wait(10)
             ctx.term()
     elapsed = time.perf_counter() - started
-    print(table(targets, floor, sizes.lines))
-    print()
-    print(f"Command: python bench/kernels.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"Rounds: {rounds}; {elapsed:.0f} s; load average before "
-        f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
-        f"{os.cpu_count()} CPUs; {datetime.datetime.now():%Y-%m-%d %H:%M}"
-    )
-    print(f"Versions: {versions()}")
-    for t in targets:
-        print(f"{t.name}: {t.argv}")
-    for t in targets:
-        for note in sorted(t.notes):
-            print(f"{t.name}: {note}")
-    for note in notes:
-        print(f"Not measured: {note}")
+    lines = [
+        table(targets, floor, sizes.lines),
+        "",
+        f"Command: `{' '.join(['python bench/kernels.py', *sys.argv[1:]])}`",
+        "",
+        f"Rounds: {rounds}, {elapsed:.0f} s; load average {load_before[0]:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after; {os.cpu_count()} CPUs; "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}",
+        "",
+        f"Versions: {versions()}",
+        "",
+        *(f"- {t.name}: `{t.argv}`" for t in targets),
+        *(f"- {t.name}: {note}" for t in targets for note in sorted(t.notes)),
+        *(f"- not measured: {note}" for note in notes),
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.results:
+        with open(args.results, "w", encoding="utf-8") as f:
+            f.write(RESULTS_HEAD + report + "\n")
     return 0
+
+
+RESULTS_HEAD = """\
+# Kernel benchmark: the latest run
+
+Written by `python bench/kernels.py --results bench/RESULTS.md` (see the
+README, "Measuring", and the docstring of bench/kernels.py for what each row
+measures).  Medians over all rounds, with p99 where it says; ratios in
+parentheses are to the floor for the two kernel_info rows and to the
+`txkernel` column elsewhere.  Every figure comes from this one run, the
+targets alternating, so compare them with each other, not with other runs.
+
+"""
 
 
 def pip_install(dists: list[str]) -> None:
@@ -1231,6 +1258,11 @@ def main(argv: list[str] | None = None) -> int:
         "--install",
         action="store_true",
         help="pip-install ipykernel, ipymini, xeus-python and async-kernel first",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="FILE",
+        help="also write the report to FILE (bench/RESULTS.md keeps the latest run)",
     )
     parser.add_argument("--serve-floor", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -16,9 +16,16 @@ KERNELS_BENCH = os.path.join(REPO_ROOT, "bench", "kernels.py")
 class KernelsBenchmarkTests(TestCase):
     timeout = 120
 
-    async def test_quick_run_prints_every_measure(self) -> None:
+    async def test_quick_run_takes_every_measure_and_writes_the_report(self) -> None:
+        results = self.mktemp()
         proto = spawn(
-            self, KERNELS_BENCH, "--quick", "--kernels", "txkernel,txkernel-twistd"
+            self,
+            KERNELS_BENCH,
+            "--quick",
+            "--kernels",
+            "txkernel,txkernel-twistd",
+            "--results",
+            results,
         )
         self.assertEqual(await proto.ended, 0, proto.output)
         table = [line for line in proto.output.splitlines() if line.startswith("| ")]
@@ -46,3 +53,9 @@ class KernelsBenchmarkTests(TestCase):
             if cell.startswith(("—", "error"))
         ]
         self.assertEqual(missing, [], proto.output)
+        with open(results, encoding="utf-8") as f:
+            written = f.read()
+        self.assertTrue(written.startswith("# Kernel benchmark"))
+        for line in table:
+            self.assertIn(line + "\n", written)
+        self.assertIn("Command: `python bench/kernels.py --quick", written)
