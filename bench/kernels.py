@@ -264,23 +264,26 @@ class Cell:
         return self.reply is not None and self.t_idle is not None
 
     def _on_iopub(self, frames: list[bytes]) -> None:
+        # The hot path of a flood: find the message type in the header bytes
+        # rather than decoding it; only a stream's or a status's content is
+        # decoded.
         self.last = time.perf_counter()
-        header, parent, _, content = LeanClient.parts(frames)[:4]
-        if self.msg_id not in parent:
+        i = frames.index(DELIM)
+        if self.msg_id not in frames[i + 3]:
             return
-        msg_type = json.loads(header)["msg_type"]
-        if msg_type == "stream":
+        header = frames[i + 2]
+        if b'"stream"' in header:
             self.streams += 1
-            self.text.append(json.loads(content)["text"])
+            self.text.append(json.loads(frames[i + 5])["text"])
             if self.t_idle is not None:
                 self.after_idle += 1
-        elif msg_type == "status":
-            state = json.loads(content)["execution_state"]
+        elif b'"status"' in header:
+            state = json.loads(frames[i + 5])["execution_state"]
             if state == "busy":
                 self.busy = True
                 self.busy_at = self.last
             elif state == "idle":
-                self.t_idle = time.perf_counter() - self.start
+                self.t_idle = self.last - self.start
 
     def _on_shell(self, frames: list[bytes]) -> None:
         if self.msg_id in LeanClient.parts(frames)[1]:
