@@ -46,11 +46,21 @@ def _drain_until_idle(kc, msg_id: str, sink: list | None = None) -> None:
             return
 
 
+def _reply(kc, msg_id: str, timeout: float) -> dict:
+    """The shell reply to ``msg_id``, skipping replies to earlier requests
+    (wait_for_ready may leave a late kernel_info_reply behind)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        msg = kc.get_shell_msg(timeout=max(0.0, deadline - time.perf_counter()))
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
 def print_flood(kc, lines: int = 20000) -> tuple[float, bool]:
     texts: list[str] = []
     start = time.perf_counter()
     msg_id = kc.execute(f"for i in range({lines}):\n    print(i)")
-    kc.get_shell_msg(timeout=60)
+    _reply(kc, msg_id, 60)
     elapsed = time.perf_counter() - start
     _drain_until_idle(kc, msg_id, texts)
     return elapsed, "".join(texts) == "".join(f"{i}\n" for i in range(lines))
@@ -76,7 +86,7 @@ def heartbeat_while_busy(km, kc, seconds: float = 2.0) -> list[float]:
         rtts.append(time.perf_counter() - t0)
         time.sleep(0.005)
     hb.close()
-    kc.get_shell_msg(timeout=60)
+    _reply(kc, msg_id, 60)
     _drain_until_idle(kc, msg_id)
     return rtts
 
@@ -98,7 +108,7 @@ def control_while_sleeping(km, kc, count: int = 20) -> list[float]:
     time.sleep(0.2)
     rtts = [kernel_info() for _ in range(count)]
     control.close(linger=0)
-    kc.get_shell_msg(timeout=60)
+    _reply(kc, msg_id, 60)
     _drain_until_idle(kc, msg_id)
     return rtts
 
@@ -109,7 +119,7 @@ def interrupt_latency(km, kc, code: str) -> float:
     time.sleep(0.3)  # running
     t0 = time.perf_counter()
     km.interrupt_kernel()
-    reply = kc.get_shell_msg(timeout=30)
+    reply = _reply(kc, msg_id, 30)
     elapsed = time.perf_counter() - t0
     if reply["content"].get("ename") != "KeyboardInterrupt":
         raise RuntimeError(f"not interrupted: {reply['content']}")
@@ -122,10 +132,22 @@ def shell_round_trip(kc, count: int = 200) -> float:
     for _ in range(count):
         t0 = time.perf_counter()
         msg_id = kc.execute("", store_history=False)
-        kc.get_shell_msg(timeout=10)
+        _reply(kc, msg_id, 10)
         times.append(time.perf_counter() - t0)
         _drain_until_idle(kc, msg_id)
     return statistics.median(times)
+
+
+def install_txkernel_kernelspec(prefix: str, name: str = "txkernel-bench") -> str:
+    """Install txkernel's kernelspec as ``name`` under ``prefix``, put that
+    prefix first on this process's Jupyter search path and return ``name``."""
+    from txkernel import kernelspec
+
+    kernelspec.install(name=name, prefix=prefix)
+    data = os.path.join(prefix, "share", "jupyter")
+    rest = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = data + (os.pathsep + rest if rest else "")
+    return name
 
 
 def main() -> int:
@@ -138,12 +160,7 @@ def main() -> int:
 
     name = args.kernel
     if name is None:
-        from txkernel import kernelspec
-
-        prefix = tempfile.mkdtemp(prefix="txkernel-bench-")
-        name = "txkernel-bench"
-        kernelspec.install(name=name, prefix=prefix)
-        os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+        name = install_txkernel_kernelspec(tempfile.mkdtemp(prefix="txkernel-bench-"))
     floods, complete, hb, control, shell = [], [], [], [], []
     spin, sleep = [], []
     for _ in range(args.repeat):
