@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txkernel.echo import EchoKernel
+from txkernel.request import CONTROL_TYPES, SHELL_TYPES
 from txkernel.wire import DELIMITER, Wire, WireError
 
 from .helpers import connect, serve
@@ -55,18 +56,10 @@ HEADER_FIELDS = (
     "date",
     "subshell_id",
 )
+#: Every type the core serves but shutdown (which would end the kernel under
+#: test), a stdin reply, and a type nobody serves.
 REQUEST_TYPES = (
-    "execute_request",
-    "complete_request",
-    "inspect_request",
-    "is_complete_request",
-    "history_request",
-    "kernel_info_request",
-    "comm_info_request",
-    "comm_open",
-    "comm_msg",
-    "comm_close",
-    "interrupt_request",
+    *sorted((SHELL_TYPES | CONTROL_TYPES) - {"shutdown_request"}),
     "input_reply",
     "no_such_request",
 )
