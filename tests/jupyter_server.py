@@ -492,3 +492,23 @@ class KernelChannels:
             await bounded(observe(self.closed), 10, "the websocket to close")
         elif not self.closed.called and connector is not None:
             connector.disconnect()
+
+
+async def interrupt_sleeping_cell(
+    server: JupyterServer, channels: KernelChannels, kernel_id: str
+) -> tuple[int, dict]:
+    """Run a cell that sleeps for a minute, interrupt it through the REST API
+    once it has started; returns the interrupt's HTTP status and the cell's reply."""
+    start = len(channels.received)
+    msg_id = channels.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+    await channels.wait(
+        lambda m: (
+            m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+        ),
+        what="the cell to start sleeping",
+        start=start,
+    )
+    code, _ = await server.request("POST", f"api/kernels/{kernel_id}/interrupt")
+    reply = await channels.reply_to(msg_id, timeout=15)
+    await channels.status(msg_id, "idle", timeout=15)
+    return code, reply

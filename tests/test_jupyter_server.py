@@ -15,7 +15,12 @@ from typing import Any
 from twisted.internet.defer import TimeoutError
 from twisted.trial.unittest import TestCase
 
-from .jupyter_server import JupyterServer, KernelChannels, start_server
+from .jupyter_server import (
+    JupyterServer,
+    KernelChannels,
+    interrupt_sleeping_cell,
+    start_server,
+)
 
 
 async def wait_until_ready(
@@ -75,21 +80,8 @@ class JupyterServerTests(TestCase):
         self.assertEqual(iopub[3]["content"]["data"], {"text/plain": "42"})
 
         # Interrupt a cell that would sleep for a minute; the namespace survives.
-        start = len(channels.received)
-        msg_id = channels.execute(
-            "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"
-        )
-        await channels.wait(
-            lambda m: (
-                m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
-            ),
-            what="the cell to start sleeping",
-            start=start,
-        )
-        code, _ = await server.request("POST", f"api/kernels/{kernel_id}/interrupt")
+        code, reply = await interrupt_sleeping_cell(server, channels, kernel_id)
         self.assertEqual(code, 204)
-        reply = await channels.reply_to(msg_id, timeout=15)
-        await channels.status(msg_id, "idle", timeout=15)
         self.assertEqual(reply["content"]["status"], "error")
         self.assertEqual(reply["content"]["ename"], "KeyboardInterrupt")
         msg_id = channels.execute("x")

@@ -32,6 +32,7 @@ from .jupyter_server import (
     KernelChannels,
     bounded,
     exited,
+    interrupt_sleeping_cell,
     observe,
     start_server,
 )
@@ -79,22 +80,9 @@ class GatewayProvisionerTests(TestCase):
         self.assertEqual(result["content"]["data"]["text/plain"], str(first_pid))
 
         # Interrupt: the provisioner sends {"signum": 2} to the launcher.
-        start = len(channels.received)
-        msg_id = channels.execute(
-            "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"
-        )
-        await channels.wait(
-            lambda m: (
-                m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
-            ),
-            what="the cell to start sleeping",
-            start=start,
-        )
-        code, _ = await server.request("POST", f"api/kernels/{kernel_id}/interrupt")
+        code, reply = await interrupt_sleeping_cell(server, channels, kernel_id)
         self.assertEqual(code, 204)
-        reply = await channels.reply_to(msg_id, timeout=15)
         self.assertEqual(reply["content"]["ename"], "KeyboardInterrupt")
-        await channels.status(msg_id, "idle")
 
         # Restart: the provisioner ends the launcher and starts a new one.
         code, model = await server.request(
