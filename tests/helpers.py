@@ -50,6 +50,26 @@ class OtherThread:
         return deferToThreadPool(reactor, self._pool, f, *args, **kwargs)
 
 
+async def blocking_client(test, connection_file: str) -> tuple[OtherThread, Any]:
+    """jupyter_client's ``BlockingKernelClient`` on the kernel ``connection_file``
+    names, ready, on a dedicated thread; returns ``(thread, client)``, both
+    stopped in cleanup.  Call the client only through ``thread.run``."""
+    from jupyter_client import BlockingKernelClient
+
+    thread = OtherThread(test)
+
+    def make() -> BlockingKernelClient:
+        client = BlockingKernelClient(connection_file=connection_file)
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=20)
+        return client
+
+    client = await thread.run(make)
+    test.addCleanup(thread.run, client.stop_channels)
+    return thread, client
+
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWISTD = (
     "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"

@@ -6,10 +6,9 @@ is served by the reactor in this process.
 
 from __future__ import annotations
 
-from jupyter_client import BlockingKernelClient
 from twisted.trial.unittest import TestCase
 
-from .helpers import OtherThread, serve
+from .helpers import blocking_client, serve
 
 
 class JupyterClientTests(TestCase):
@@ -17,18 +16,7 @@ class JupyterClientTests(TestCase):
 
     async def _client(self):
         service = await serve(self)
-        thread = OtherThread(self)
-
-        def make() -> BlockingKernelClient:
-            client = BlockingKernelClient(connection_file=service.connection_file)
-            client.load_connection_file()
-            client.start_channels()
-            client.wait_for_ready(timeout=20)
-            return client
-
-        client = await thread.run(make)
-        self.addCleanup(thread.run, client.stop_channels)
-        return thread, client
+        return await blocking_client(self, service.connection_file)
 
     async def test_kernel_info_and_execute(self) -> None:
         thread, client = await self._client()

@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 
 from txkernel.python import PythonKernel
 
-from .helpers import OtherThread, connect, serve, wait_for
+from .helpers import blocking_client, connect, serve, wait_for
 from .test_python_launched import LaunchedKernelTestCase
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -474,20 +474,8 @@ class IpywidgetsTests(WidgetTestCase):
 
 class JupyterClientWidgetTests(WidgetTestCase):
     async def test_a_slider_round_trip_through_jupyter_client(self) -> None:
-        from jupyter_client import BlockingKernelClient
-
         service = await serve(self, PythonKernel())
-        thread = OtherThread(self)
-
-        def make() -> BlockingKernelClient:
-            client = BlockingKernelClient(connection_file=service.connection_file)
-            client.load_connection_file()
-            client.start_channels()
-            client.wait_for_ready(timeout=20)
-            return client
-
-        client = await thread.run(make)
-        self.addCleanup(thread.run, client.stop_channels)
+        thread, client = await blocking_client(self, service.connection_file)
 
         def run():
             outputs = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from jupyter_client import BlockingKernelClient
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
@@ -13,7 +12,7 @@ from txkernel.python import PythonKernel
 from txkernel.testing import serve_kernel, states, wait_for
 from txkernel.wire import PROTOCOL_VERSION
 
-from .helpers import OtherThread
+from .helpers import blocking_client
 from .kernels import ScriptedKernel
 
 
@@ -167,32 +166,25 @@ class JupyterClientSubshellTests(TestCase):
 
     async def test_jupyter_client_creates_a_subshell_and_executes_in_it(self) -> None:
         served = await serve_kernel(self, PythonKernel(), client=False)
-        thread = OtherThread(self)
+        thread, client = await blocking_client(self, served.service.connection_file)
 
         def run():
-            client = BlockingKernelClient(connection_file=served.service.connection_file)
-            client.load_connection_file()
-            client.start_channels()
-            try:
-                client.wait_for_ready(timeout=20)
-                request = client.session.msg("create_subshell_request", {})
-                client.control_channel.send(request)
-                created = client.control_channel.get_msg(timeout=10)
-                subshell_id = created["content"]["subshell_id"]
-                execute = client.session.msg(
-                    "execute_request",
-                    {"code": "6 * 7", "silent": False, "store_history": True,
-                     "user_expressions": {}, "allow_stdin": False},
-                )
-                execute["header"]["subshell_id"] = subshell_id
-                client.shell_channel.send(execute)
-                reply = client.shell_channel.get_msg(timeout=10)
-                listed = client.session.msg("list_subshell_request", {})
-                client.control_channel.send(listed)
-                listing = client.control_channel.get_msg(timeout=10)
-                return subshell_id, reply, listing
-            finally:
-                client.stop_channels()
+            request = client.session.msg("create_subshell_request", {})
+            client.control_channel.send(request)
+            created = client.control_channel.get_msg(timeout=10)
+            subshell_id = created["content"]["subshell_id"]
+            execute = client.session.msg(
+                "execute_request",
+                {"code": "6 * 7", "silent": False, "store_history": True,
+                 "user_expressions": {}, "allow_stdin": False},
+            )
+            execute["header"]["subshell_id"] = subshell_id
+            client.shell_channel.send(execute)
+            reply = client.shell_channel.get_msg(timeout=10)
+            listed = client.session.msg("list_subshell_request", {})
+            client.control_channel.send(listed)
+            listing = client.control_channel.get_msg(timeout=10)
+            return subshell_id, reply, listing
 
         subshell_id, reply, listing = await thread.run(run)
         self.assertEqual(reply["content"]["status"], "ok")
