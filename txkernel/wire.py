@@ -111,10 +111,10 @@ class Wire:
         self.session_id = session_id or uuid.uuid4().hex
         self.username = username
         self._key = key
-        self._digest = _digest_of(signature_scheme)
+        self._digest = _digest_name(signature_scheme)
         self.limits = limits
         #: Length of a valid signature frame (hex digest), 0 without a key.
-        self._signature_length = 2 * self._digest().digest_size if key else 0
+        self._signature_length = 2 * hashlib.new(self._digest).digest_size if key else 0
         #: Signatures of the messages accepted so far (the replay guard).
         self.replay_history: set[bytes] = set()
         self._ids = itertools.count(1)
@@ -275,12 +275,12 @@ _ISO8601 = re.compile(
 )
 
 
-def _digest_of(scheme: str) -> Any:
-    """The hashlib constructor of a signature scheme such as ``hmac-sha256``."""
+def _digest_name(scheme: str) -> str:
+    """The hashlib name of a signature scheme such as ``hmac-sha256``."""
     kind, _, name = scheme.partition("-")
     if kind != "hmac" or name not in hashlib.algorithms_available:
         raise ValueError(f"unsupported signature scheme {scheme!r}")
-    return getattr(hashlib, name, None) or (lambda data=b"": hashlib.new(name, data))
+    return name
 
 
 def _json_default(obj: Any) -> Any:
