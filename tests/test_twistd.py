@@ -96,10 +96,10 @@ class TwistdTests(TestCase):
         while not holding.called:
             rtts.append(await client.heartbeat(timeout=1.0))
         await holding
+        # Every ping was answered inside heartbeat()'s 1 s timeout (a frontend
+        # declares a kernel dead after 3 s); how fast is the benchmark's job
+        # (bench/kernels.py, "heartbeat while the GIL is held").
         self.assertGreaterEqual(len(rtts), 20, "the pings did not span the GIL hold")
-        self.assertLess(
-            max(rtts), 0.050, f"slowest heartbeat {max(rtts) * 1000:.1f} ms"
-        )
         await client.shutdown()
 
 
