@@ -28,10 +28,14 @@ class IOPubPolicyTests(TestCase):
         self.subscriptions = 0
         self.wanted = 1
 
-        def on_subscribe(topic: bytes) -> None:
+        def counted() -> None:
             self.subscriptions += 1
             if self.subscriptions == self.wanted and not self.subscribed.called:
                 self.subscribed.callback(None)
+
+        def on_subscribe(topic: bytes) -> None:
+            # Runs on the IOPub thread; these tests want no welcome.
+            reactor.callFromThread(counted)
 
         self.sockets = KernelSockets(
             reactor, ConnectionInfo(), lambda ch, f: None, on_subscribe, **kwargs

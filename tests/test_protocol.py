@@ -168,6 +168,21 @@ class RoutingTests(TestCase):
         self.assertEqual(welcome["content"], {"subscription": ""})
         self.assertEqual(welcome["parent_header"], {})
 
+    async def test_the_welcome_comes_before_anything_else(self) -> None:
+        # A subscriber that joins while IOPub is busy sending sees the
+        # welcome first, not the tail of another request's output.
+        served = await serve_kernel(self, ScriptedKernel())
+        flooding = served.client.execute("flood 3000")
+        late = KernelClient(served.connection_info)
+        first: list[str] = []
+        late.watch_iopub(lambda m: first.append(m["msg_type"]))
+        welcomed = wait_for(late, lambda m: m["msg_type"] == "iopub_welcome")
+        late.start()
+        self.addCleanup(late.stop)
+        await welcomed
+        await flooding
+        self.assertEqual(first[0], "iopub_welcome")
+
     async def test_unknown_message_types_are_ignored(self) -> None:
         client = await client_of(self)
         client.send("shell", "no_such_request", {})

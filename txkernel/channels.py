@@ -55,7 +55,8 @@ class KernelSockets:
 
     ``on_message(channel, frames)`` is called on the reactor thread for every
     multipart message that arrives on shell, control or stdin;
-    ``on_subscribe(topic)`` for every new IOPub subscription.
+    ``welcome(topic)`` (on the IOPub thread) builds the message each new
+    IOPub subscriber gets first.
     """
 
     def __init__(
@@ -63,7 +64,7 @@ class KernelSockets:
         reactor: Any,
         info: ConnectionInfo,
         on_message: Callable[[str, list[bytes]], object],
-        on_subscribe: Callable[[bytes], object],
+        welcome: Callable[[bytes], Sequence[bytes] | None],
         iopub_hwm: int = DEFAULT_HWM,
         stdin_patience: float = STDIN_PATIENCE,
         limits: Limits = DEFAULT_LIMITS,
@@ -73,7 +74,7 @@ class KernelSockets:
         self.stdin_patience = stdin_patience
         self.info = info
         self._on_message = on_message
-        self._on_subscribe = on_subscribe
+        self._welcome = welcome
         self._iopub_hwm = iopub_hwm
         self._iopub_stall_timeout = iopub_stall_timeout
         self._limits = limits
@@ -120,7 +121,7 @@ class KernelSockets:
             self._iopub = IOPubThread(
                 self._reactor,
                 self.info.endpoint("iopub"),
-                self._on_subscribe,
+                self._welcome,
                 self._iopub_hwm,
                 self._iopub_stall_timeout,
             )

@@ -133,15 +133,19 @@ class KernelCore:
         for watcher in list(self._request_watchers):
             watcher(request)
 
-    def subscribed(self, topic: bytes) -> None:
-        """A frontend subscribed to IOPub: welcome it (JEP 65)."""
+    def welcome(self, topic: bytes) -> list[bytes] | None:
+        """The serialized ``iopub_welcome`` (JEP 65) for a new IOPub
+        subscription to ``topic`` (any thread; the IOPub thread sends it
+        before anything else reaches that subscriber)."""
+        if self.messenger.closed:
+            return None
         try:
             subscription = topic.decode("utf-8")
         except UnicodeDecodeError:
-            return
-        self.messenger.publish(
-            "iopub_welcome", {"subscription": subscription}, parent=None, topic=topic or None
-        )
+            return None
+        wire = self.messenger.wire
+        msg = wire.new_message("iopub_welcome", {"subscription": subscription}, None)
+        return wire.serialize(msg, [topic])
 
     def watch_requests(self, watcher: Callable[[Request], object]) -> Callable[[], None]:
         """Call ``watcher(request)`` for every message that arrives (shell,

@@ -2,8 +2,10 @@
 
 Any thread hands it serialized messages with :meth:`IOPubThread.send`, which
 costs a ``deque.append`` and a doorbell write; the thread sends them in the
-order they were queued.  New subscribers are reported to the reactor with
-``callFromThread`` so it can answer with ``iopub_welcome`` (JEP 65).
+order they were queued.  Subscriptions are applied by hand
+(``XPUB_MANUAL``): the thread subscribes the new peer and at once sends it
+the ``iopub_welcome`` (JEP 65) that ``welcome(topic)`` builds, so the welcome
+is the first message a subscriber sees, before any ``status``.
 :meth:`IOPubThread.flush` and :meth:`IOPubThread.stop` return Deferreds that
 fire on the reactor thread.
 
@@ -94,8 +96,8 @@ class _Flush:
 class IOPubThread(SocketThread):
     """Owns the XPUB socket in a thread of its own.
 
-    ``on_subscribe(topic: bytes)`` runs on the reactor thread for each new
-    subscription.  ``hwm`` is the number of messages queued per subscriber
+    ``welcome(topic: bytes)`` runs on this thread for each new subscription
+    and returns the serialized message to send first (or None for none).  ``hwm`` is the number of messages queued per subscriber
     (0: no limit); ``stall_timeout`` and ``max_queued_bytes`` say when a
     full subscriber is left behind (see the module docstring).
     """
@@ -104,14 +106,14 @@ class IOPubThread(SocketThread):
         self,
         reactor: Any,
         address: str,
-        on_subscribe: Callable[[bytes], object],
+        welcome: Callable[[bytes], Sequence[bytes] | None],
         hwm: int = DEFAULT_HWM,
         stall_timeout: float = STALL_TIMEOUT,
         max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         super().__init__(reactor, "txkernel-iopub")
         self._address = address
-        self._on_subscribe = on_subscribe
+        self._welcome = welcome
         self._hwm = hwm
         self._stall_timeout = stall_timeout
         self._max_queued_bytes = max_queued_bytes
@@ -175,6 +177,7 @@ class IOPubThread(SocketThread):
         sock = context.socket(zmq.XPUB)
         try:
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+            sock.setsockopt(zmq.XPUB_MANUAL, 1)
             sock.setsockopt(zmq.XPUB_NODROP, 1)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOPIC_BYTES)
@@ -280,10 +283,29 @@ class IOPubThread(SocketThread):
         return True
 
     def _read_subscriptions(self, sock: zmq.Socket) -> None:
+        """(thread) Apply each (un)subscription; welcome each new subscriber."""
         while True:
             try:
                 event = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if event[:1] == b"\x01":
-                self._reactor.callFromThread(self._on_subscribe, event[1:])
+            kind, topic = event[:1], event[1:]
+            if kind == b"\x01":
+                sock.setsockopt(zmq.SUBSCRIBE, topic)
+                frames = self._welcome(topic)
+                if frames is not None:
+                    self._send_welcome(sock, frames)
+            elif kind == b"\x00":
+                sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+
+    def _send_welcome(self, sock: zmq.Socket, frames: Sequence[bytes]) -> None:
+        """(thread) Send a welcome now, ahead of the queue.
+
+        The new subscriber's queue is empty; a full one elsewhere must not
+        hold it back, so it goes with drops allowed (the others do not need it).
+        """
+        sock.setsockopt(zmq.XPUB_NODROP, 0)
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        finally:
+            sock.setsockopt(zmq.XPUB_NODROP, 1)

@@ -133,7 +133,7 @@ class KernelService(Service):
             self._reactor,
             info,
             self.core.message_received,
-            self.core.subscribed,
+            self.core.welcome,
             iopub_hwm=self._iopub_hwm,
             stdin_patience=self._stdin_patience,
         )
