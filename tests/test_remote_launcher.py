@@ -303,3 +303,21 @@ class LauncherTests(TestCase):
         self.assertEqual(len(output.output.strip().splitlines()), 1, output.output)
         self.assertFalse(gateway.received.called)
         self.assertEqual(os.listdir(deep), [])
+
+    async def test_gateway_unreachable(self) -> None:
+        """No gateway at the response address: a one-line error, exit status
+        1, and the connection file is gone."""
+        gateway = StandInGateway(self)
+        closed = gateway.response_address
+        await gateway.port.stopListening()
+        environ = self.base_environ()
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        argv = self.ipc_argv(gateway)[:-4] + ["--connection-dir", directory]
+        argv[argv.index("--response-address") + 1] = closed
+        output = await self.run_launcher(argv, environ)
+        code = await bounded(observe(output.ended), 30, "the launcher to exit")
+        self.assertEqual(code, 1)
+        self.assertIn("Connection refused", output.output)
+        self.assertEqual(len(output.output.strip().splitlines()), 1, output.output)
+        self.assertEqual(os.listdir(directory), [])

@@ -9,7 +9,10 @@ this module:
 
 1. picks the five kernel ports and a *communication port* on the address it
    is given (within ``--port-range`` if one is set) and writes a connection
-   file (mode 0600) with a new key;
+   file (mode 0600) with a new key; with ``--transport ipc`` the kernel's
+   sockets are files in a new private directory (0700) of the Jupyter
+   runtime directory instead, removed on exit (the communication port stays
+   TCP);
 2. sends the connection information back to the gateway: the JSON (plus
    ``pid``, ``pgid``, ``comm_port`` and ``kernel_id``) encrypted with a fresh
    AES-128 key (ECB, PKCS#7 padding), that key encrypted with the gateway's
@@ -21,7 +24,9 @@ this module:
 4. serves the kernel on the main thread exactly as ``python -m txkernel -f``
    does (SIGINT interrupts a cell, SIGTERM ends the kernel).
 
-Encryption needs the ``cryptography`` package (``pip install
+In a container (a Kubernetes kernel pod) the four launch values may come
+from the environment: ``KERNEL_ID``, ``RESPONSE_ADDRESS``, ``PUBLIC_KEY``,
+``PORT_RANGE``.  Encryption needs the ``cryptography`` package (``pip install
 'txkernel[remote]'``); the rest of txkernel does not.
 """
 
@@ -275,8 +280,10 @@ def _parser() -> argparse.ArgumentParser:
         "--transport",
         default="tcp",
         choices=("tcp", "ipc"),
-        help="ipc: the kernel's sockets are files in a private directory (for a"
-        " gateway on the same host); the communication port stays TCP on --ip",
+        help="ipc: the kernel's sockets are files in a private directory, for a"
+        " client on this host (Enterprise Gateway and gateway_provisioners"
+        " replace the address and need tcp); the communication port stays TCP"
+        " on --ip",
     )
     parser.add_argument(
         "--ip",
@@ -342,6 +349,7 @@ def launch(
                 )
             )
         )
+    path = ""
     try:
         path = write_connection_file(
             info, new_connection_file_path(args.connection_dir)
@@ -358,6 +366,9 @@ def launch(
             args.response_address, encrypt_connection_info(reply, args.public_key)
         )
     except BaseException:
+        # Nothing reached the gateway: leave nothing behind.
+        if path:
+            os.unlink(path)
         if ipc_directory is not None:
             remove_socket_files(info, ipc_directory)
         raise
