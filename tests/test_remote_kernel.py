@@ -22,6 +22,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txkernel import remote
+from txkernel.remote_kernelspecs import remote_kernel_json
 
 from .gateway import exercise_remote_kernel
 from .jupyter_server import start_server
@@ -29,10 +30,12 @@ from .sshd import free_port, require_sshd, start_sshd
 
 
 def gateway_spec(runtime_dir: str) -> dict[str, Any]:
-    """txkernel's gateway kernelspec, for the provisioner on this machine."""
-    return remote.kernel_json(
-        provisioner="distributed-provisioner",
-        provisioner_config={"remote_hosts": ["localhost"], "unauthorized_users": []},
+    """The shipped gp-distributed kernelspec, for the provisioner on this
+    machine (which refuses root, as the tests run, unless told otherwise)."""
+    return remote_kernel_json(
+        "gp-distributed",
+        remote_hosts=["localhost"],
+        config={"unauthorized_users": []},
         extra_argv=["--ip", "127.0.0.1", "--connection-dir", runtime_dir],
     )
 

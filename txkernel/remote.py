@@ -153,28 +153,23 @@ def kernel_json(
 ) -> dict[str, Any]:
     """A ``kernel.json`` that starts txkernel through a gateway's provisioner.
 
-    ``provisioner`` is a gateway_provisioners name: ``distributed-provisioner``
-    (ssh to ``remote_hosts``), ``kubernetes-provisioner``,
-    ``docker-provisioner``, ``yarn-provisioner``...; ``provisioner_config``
+    ``provisioner`` is the name of a gateway_provisioners provisioner that
+    runs the launcher on the kernel's host (``distributed-provisioner``: ssh
+    to ``remote_hosts``; for pods, the ``gp-kubernetes`` target of
+    :mod:`txkernel.remote_kernelspecs`); ``provisioner_config``
     its settings (for example ``{"remote_hosts": ["node1", "node2"]}``);
     ``extra_argv`` more launcher options (``--ip``, ``--kernel``...).  For
-    Enterprise Gateway's process proxies, put the same ``argv`` under
-    ``metadata.process_proxy`` instead (see the README)."""
+    Enterprise Gateway's process proxies, and the shipped targets, see
+    :func:`txkernel.remote_kernelspecs.remote_kernel_json`."""
     from .kernelspec import kernel_json as local_kernel_json
+    from .remote_kernelspecs import LAUNCH_ARGS
 
     spec = local_kernel_json(python=python, display_name=display_name)
     spec["argv"] = [
         spec["argv"][0],
         "-m",
         "txkernel.remote",
-        "--kernel-id",
-        "{kernel_id}",
-        "--port-range",
-        "{port_range}",
-        "--response-address",
-        "{response_address}",
-        "--public-key",
-        "{public_key}",
+        *LAUNCH_ARGS,
         *(extra_argv or []),
     ]
     spec["metadata"]["kernel_provisioner"] = {

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -88,6 +88,7 @@ def remote_kernel_json(
     image: str = DEFAULT_IMAGE,
     display_name: str | None = None,
     extra_argv: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``kernel.json`` for ``target`` (one of :data:`TARGETS`).
 
@@ -96,8 +97,10 @@ def remote_kernel_json(
     (default: the gateway's own ``remote_hosts`` setting); ``image`` the
     kernel image for the Kubernetes targets (built from txkernel's
     Dockerfile); ``extra_argv`` more ``txkernel.remote`` options (``--ip``,
-    ``--kernel``, ``--transport``...), for the distributed targets.
-    :exc:`ValueError` for an unknown target."""
+    ``--kernel``, ``--transport``...), for the distributed targets;
+    ``config`` more settings of the process proxy or provisioner (for
+    example ``{"unauthorized_users": []}``).  :exc:`ValueError` for an
+    unknown target."""
     from .kernelspec import kernel_json as local_kernel_json
 
     if target not in TARGETS:
@@ -108,7 +111,7 @@ def remote_kernel_json(
     spec = local_kernel_json(
         python=python, display_name=display_name or f"Python 3 (txkernel, {where})"
     )
-    config: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     if target in DISTRIBUTED:
         spec["argv"] = [
             spec["argv"][0],
@@ -119,7 +122,7 @@ def remote_kernel_json(
         ]
         if remote_hosts:
             # EG reads a comma-separated string, gateway_provisioners a list.
-            config["remote_hosts"] = (
+            settings["remote_hosts"] = (
                 ",".join(remote_hosts)
                 if target.startswith("eg-")
                 else list(remote_hosts)
@@ -132,16 +135,17 @@ def remote_kernel_json(
             "{resource_dir}/scripts/launch_pod.py",
             *LAUNCH_ARGS,
         ]
-        config["image_name"] = image
+        settings["image_name"] = image
+    settings.update(config or {})
     if target in _PROCESS_PROXIES:
         proxy: dict[str, Any] = {"class_name": _PROCESS_PROXIES[target]}
-        if config:
-            proxy["config"] = config
+        if settings:
+            proxy["config"] = settings
         spec["metadata"]["process_proxy"] = proxy
     else:
         spec["metadata"]["kernel_provisioner"] = {
             "provisioner_name": _PROVISIONERS[target],
-            "config": config,
+            "config": settings,
         }
     return spec
 
