@@ -16,97 +16,32 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import socket
-import subprocess
 from typing import Any
 
-from twisted.internet import reactor
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txkernel import remote
+from txkernel.remote_kernelspecs import remote_kernel_json
 
-from .helpers import ProcessOutput
-from .jupyter_server import (
-    JupyterServer,
-    KernelChannels,
-    bounded,
-    exited,
-    interrupt_sleeping_cell,
-    observe,
-    start_server,
-)
-from .test_jupyter_server import wait_until_ready
+from .gateway import exercise_remote_kernel
+from .jupyter_server import start_server
+from .sshd import free_port, require_sshd, start_sshd
 
 
 def gateway_spec(runtime_dir: str) -> dict[str, Any]:
-    """txkernel's gateway kernelspec, for the provisioner on this machine."""
-    return remote.kernel_json(
-        provisioner="distributed-provisioner",
-        provisioner_config={"remote_hosts": ["localhost"], "unauthorized_users": []},
+    """The shipped gp-distributed kernelspec, for the provisioner on this
+    machine (which refuses root, as the tests run, unless told otherwise)."""
+    return remote_kernel_json(
+        "gp-distributed",
+        remote_hosts=["localhost"],
+        config={"unauthorized_users": []},
         extra_argv=["--ip", "127.0.0.1", "--connection-dir", runtime_dir],
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class GatewayProvisionerTests(TestCase):
     timeout = 180
-
-    async def exercise(self, server: JupyterServer) -> None:
-        """Start, execute, interrupt, restart and shut down the kernel
-        through the server; no kernel process is left."""
-        code, model = await server.request(
-            "POST", "api/kernels", {"name": server.kernel_name}, timeout=60
-        )
-        self.assertEqual(code, 201, f"{model}\n{server.output.output}")
-        kernel_id = model["id"]
-        channels = await KernelChannels.connect(self, server, kernel_id)
-        info = await wait_until_ready(channels)
-        self.assertEqual(info["implementation"], "txkernel")
-        (first_pid,) = server.kernel_processes()
-
-        msg_id = channels.execute("import os\nos.getpid()")
-        reply = await channels.reply_to(msg_id)
-        self.assertEqual(reply["content"]["status"], "ok")
-        await channels.status(msg_id, "idle")
-        (result,) = [
-            m for m in channels.iopub_for(msg_id) if m["msg_type"] == "execute_result"
-        ]
-        self.assertEqual(result["content"]["data"]["text/plain"], str(first_pid))
-
-        # Interrupt: the provisioner sends {"signum": 2} to the launcher.
-        code, reply = await interrupt_sleeping_cell(server, channels, kernel_id)
-        self.assertEqual(code, 204)
-        self.assertEqual(reply["content"]["ename"], "KeyboardInterrupt")
-
-        # Restart: the provisioner ends the launcher and starts a new one.
-        code, model = await server.request(
-            "POST", f"api/kernels/{kernel_id}/restart", timeout=60
-        )
-        self.assertEqual(code, 200, model)
-        # The new launcher bound new ports: reconnect, as JupyterLab does
-        # after every restart.
-        await channels.close()
-        channels = await KernelChannels.connect(self, server, kernel_id)
-        await wait_until_ready(channels)
-        (second_pid,) = server.kernel_processes()
-        self.assertNotEqual(second_pid, first_pid)
-        msg_id = channels.execute("'time' in globals()")
-        reply = await channels.reply_to(msg_id)
-        self.assertEqual(reply["content"]["execution_count"], 1)
-
-        code, _ = await server.request("DELETE", f"api/kernels/{kernel_id}", timeout=60)
-        self.assertEqual(code, 204)
-        # A remote kernel is not the server's child: the provisioner knows
-        # it is gone when its listener stops answering, which can be a
-        # moment before the process has exited.
-        await exited(server.kernel_processes(), 15)
-        self.assertEqual(server.kernel_processes(), [])
 
     def provisioner_environ(self) -> dict[str, str]:
         logs = os.path.abspath(self.mktemp())
@@ -122,17 +57,14 @@ class GatewayProvisionerTests(TestCase):
         server = await start_server(
             self, spec=gateway_spec, environ=self.provisioner_environ()
         )
-        await self.exercise(server)
+        await exercise_remote_kernel(self, server)
 
     async def test_through_the_distributed_provisioner_over_ssh(self) -> None:
         """Over ssh, as for any other host: an sshd on 127.0.0.1 with its own
         host key and a key the test generates.  The provisioner would skip
         ssh for an address of this machine, so the server's configuration
         tells it that no address is local."""
-        if not os.path.exists(SSHD):
-            if os.environ.get("CI") == "true":
-                self.fail(f"{SSHD} is missing: the ssh test must run in CI")
-            raise SkipTest(f"{SSHD} is not installed (apt-get install openssh-server)")
+        require_sshd(self)
         home, port, sshd = await start_sshd(self)
         environ = self.provisioner_environ()
         environ.update(
@@ -148,60 +80,11 @@ class GatewayProvisionerTests(TestCase):
                 "RemoteProvisionerBase.ip_is_local = staticmethod(lambda ip: False)\n"
             ),
         )
-        await self.exercise(server)
+        await exercise_remote_kernel(self, server)
         # Each launch (the first and the restart) logged in with the key.
         self.assertEqual(
             sshd.output.count("Accepted publickey for root"), 2, sshd.output
         )
-
-
-SSHD = "/usr/sbin/sshd"
-
-
-async def start_sshd(test: Any) -> tuple[str, int, ProcessOutput]:
-    """An sshd on 127.0.0.1 for ``test`` (ended in cleanup) that lets in the
-    key of a new home directory; fires with that home, the port and sshd's
-    output."""
-    root = os.path.abspath(test.mktemp())
-    home = os.path.join(root, "home")
-    dot_ssh = os.path.join(home, ".ssh")
-    os.makedirs(dot_ssh, mode=0o700)
-    host_key = os.path.join(root, "host_key")
-    user_key = os.path.join(dot_ssh, "id_ed25519")
-    for path in (host_key, user_key):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path],
-            check=True,
-            timeout=30,
-        )
-    authorized = os.path.join(root, "authorized_keys")
-    shutil.copy(user_key + ".pub", authorized)
-    port = free_port()
-    with open(host_key + ".pub") as f:
-        kind, key = f.read().split()[:2]
-    with open(os.path.join(dot_ssh, "known_hosts"), "w") as f:
-        f.write(f"[127.0.0.1]:{port} {kind} {key}\n")
-    config = os.path.join(root, "sshd_config")
-    with open(config, "w") as f:
-        f.write(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-            f"AuthorizedKeysFile {authorized}\nPidFile {root}/sshd.pid\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        )
-    # sshd's privilege separation directory (the package's service makes it).
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    output = ProcessOutput()
-    process = reactor.spawnProcess(output, SSHD, [SSHD, "-D", "-e", "-f", config])
-
-    async def stop() -> None:
-        if not output.ended.called:
-            process.signalProcess("TERM")
-            await bounded(observe(output.ended), 30, "sshd to exit")
-
-    test.addCleanup(stop)
-    await bounded(output.wait_for(r"Server listening on 127\.0\.0\.1"), 30, "sshd")
-    return home, port, output
 
 
 class KernelJsonTests(SynchronousTestCase):

@@ -6,7 +6,10 @@
   second thread and the built-in Python kernel runs cells on the main thread,
   so SIGINT interrupts anything, even ``time.sleep``.
 - ``python -m txkernel install [--user|--sys-prefix|--prefix P]`` and
-  ``python -m txkernel uninstall`` manage the kernelspec.
+  ``python -m txkernel uninstall`` manage the kernelspec;
+  ``python -m txkernel install --remote TARGET ...`` writes one for a
+  gateway (Enterprise Gateway, gateway_provisioners; see
+  ``txkernel/remote_kernelspecs.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["install"] and any(
+        a == "--remote" or a.startswith("--remote=") for a in argv
+    ):
+        from .remote_kernelspecs import main as remote_main
+
+        return remote_main(argv[1:])
     if argv and argv[0] in ("install", "uninstall"):
         from .kernelspec import main as kernelspec_main
 

@@ -9,7 +9,10 @@ this module:
 
 1. picks the five kernel ports and a *communication port* on the address it
    is given (within ``--port-range`` if one is set) and writes a connection
-   file (mode 0600) with a new key;
+   file (mode 0600) with a new key; with ``--transport ipc`` the kernel's
+   sockets are files in a new private directory (0700) of the Jupyter
+   runtime directory instead, removed on exit (the communication port stays
+   TCP);
 2. sends the connection information back to the gateway: the JSON (plus
    ``pid``, ``pgid``, ``comm_port`` and ``kernel_id``) encrypted with a fresh
    AES-128 key (ECB, PKCS#7 padding), that key encrypted with the gateway's
@@ -21,7 +24,9 @@ this module:
 4. serves the kernel on the main thread exactly as ``python -m txkernel -f``
    does (SIGINT interrupts a cell, SIGTERM ends the kernel).
 
-Encryption needs the ``cryptography`` package (``pip install
+In a container (a Kubernetes kernel pod) the four launch values may come
+from the environment: ``KERNEL_ID``, ``RESPONSE_ADDRESS``, ``PUBLIC_KEY``,
+``PORT_RANGE``.  Encryption needs the ``cryptography`` package (``pip install
 'txkernel[remote]'``); the rest of txkernel does not.
 """
 
@@ -39,10 +44,14 @@ import threading
 import uuid
 from typing import Any
 
-from .connection import ConnectionInfo, write_connection_file
+from .connection import CHANNELS, ConnectionInfo, write_connection_file
+from .ipc import remove_socket_files, socket_path
 
 #: The payload version of the launch protocol this module speaks.
 LAUNCHER_VERSION = 1
+
+#: The longest ipc socket path Linux takes (``sun_path`` less its NUL).
+MAX_IPC_PATH = 107
 
 __all__ = [
     "LAUNCHER_VERSION",
@@ -144,28 +153,23 @@ def kernel_json(
 ) -> dict[str, Any]:
     """A ``kernel.json`` that starts txkernel through a gateway's provisioner.
 
-    ``provisioner`` is a gateway_provisioners name: ``distributed-provisioner``
-    (ssh to ``remote_hosts``), ``kubernetes-provisioner``,
-    ``docker-provisioner``, ``yarn-provisioner``...; ``provisioner_config``
+    ``provisioner`` is the name of a gateway_provisioners provisioner that
+    runs the launcher on the kernel's host (``distributed-provisioner``: ssh
+    to ``remote_hosts``; for pods, the ``gp-kubernetes`` target of
+    :mod:`txkernel.remote_kernelspecs`); ``provisioner_config``
     its settings (for example ``{"remote_hosts": ["node1", "node2"]}``);
     ``extra_argv`` more launcher options (``--ip``, ``--kernel``...).  For
-    Enterprise Gateway's process proxies, put the same ``argv`` under
-    ``metadata.process_proxy`` instead (see the README)."""
+    Enterprise Gateway's process proxies, and the shipped targets, see
+    :func:`txkernel.remote_kernelspecs.remote_kernel_json`."""
     from .kernelspec import kernel_json as local_kernel_json
+    from .remote_kernelspecs import LAUNCH_ARGS
 
     spec = local_kernel_json(python=python, display_name=display_name)
     spec["argv"] = [
         spec["argv"][0],
         "-m",
         "txkernel.remote",
-        "--kernel-id",
-        "{kernel_id}",
-        "--port-range",
-        "{port_range}",
-        "--response-address",
-        "{response_address}",
-        "--public-key",
-        "{public_key}",
+        *LAUNCH_ARGS,
         *(extra_argv or []),
     ]
     spec["metadata"]["kernel_provisioner"] = {
@@ -248,15 +252,33 @@ def _parser() -> argparse.ArgumentParser:
         description="Start a txkernel kernel for Jupyter Enterprise Gateway or"
         " gateway_provisioners (their remote-kernel launch protocol).",
     )
-    parser.add_argument("--kernel-id", required=True, help="the gateway's {kernel_id}")
+    # In a kernel pod (see docs/kubernetes.rst) the gateway passes these in
+    # the environment instead: KERNEL_ID, RESPONSE_ADDRESS, PUBLIC_KEY,
+    # PORT_RANGE.
+    for option, variable, what in (
+        ("--kernel-id", "KERNEL_ID", "{kernel_id}"),
+        ("--response-address", "RESPONSE_ADDRESS", "{response_address}"),
+        ("--public-key", "PUBLIC_KEY", "{public_key}"),
+    ):
+        parser.add_argument(
+            option,
+            default=os.environ.get(variable),
+            required=not os.environ.get(variable),
+            help=f"the gateway's {what} (default: ${variable})",
+        )
     parser.add_argument(
-        "--response-address", required=True, help="the gateway's {response_address}"
+        "--port-range",
+        default=os.environ.get("PORT_RANGE", "0..0"),
+        help="the gateway's {port_range} (LOWER..UPPER; default: $PORT_RANGE)",
     )
     parser.add_argument(
-        "--public-key", required=True, help="the gateway's {public_key}"
-    )
-    parser.add_argument(
-        "--port-range", default="0..0", help="the gateway's {port_range} (LOWER..UPPER)"
+        "--transport",
+        default="tcp",
+        choices=("tcp", "ipc"),
+        help="ipc: the kernel's sockets are files in a private directory, for a"
+        " client on this host (Enterprise Gateway and gateway_provisioners"
+        " replace the address and need tcp); the communication port stays TCP"
+        " on --ip",
     )
     parser.add_argument(
         "--ip",
@@ -282,40 +304,71 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def launch(args: argparse.Namespace) -> tuple[str, Listener]:
+def launch(
+    args: argparse.Namespace,
+) -> tuple[str, ConnectionInfo, str | None, Listener]:
     """Steps 1 to 3: write the connection file, answer the gateway, listen.
 
-    Returns the connection file's path and the started listener."""
+    Returns the connection file's path, the connection info, the private
+    directory made for ipc sockets (None for tcp) and the started listener.
+    """
     from .connection import new_connection_file_path
+    from .ipc import choose_socket_paths
 
     ports = parse_port_range(args.port_range)
     ip = args.ip
-    kernel_ports = choose_ports(ip, ports, 5)
     info = ConnectionInfo(
-        ip=ip,
-        transport="tcp",
-        shell_port=kernel_ports[0],
-        iopub_port=kernel_ports[1],
-        stdin_port=kernel_ports[2],
-        hb_port=kernel_ports[3],
-        control_port=kernel_ports[4],
-        key=str(uuid.uuid4()),
-        kernel_name="txkernel",
+        ip=ip, transport=args.transport, key=str(uuid.uuid4()), kernel_name="txkernel"
     )
-    path = write_connection_file(info, new_connection_file_path(args.connection_dir))
-    listener = Listener(_bound_socket(ip, ports), os.getpid())
-    reply = dict(info.to_dict())
-    reply.update(
-        pid=os.getpid(),
-        pgid=os.getpgid(0),
-        comm_port=listener.port,
-        kernel_id=args.kernel_id,
-    )
-    send_connection_info(
-        args.response_address, encrypt_connection_info(reply, args.public_key)
-    )
+    ipc_directory = None
+    if args.transport == "ipc":
+        # A fresh 0700 directory in the runtime directory; the kernel
+        # removes its socket files when it closes, main() the directory.
+        info, ipc_directory = choose_socket_paths(info)
+        longest = max(len(os.fsencode(socket_path(info, ch))) for ch in CHANNELS)
+        if longest > MAX_IPC_PATH:
+            remove_socket_files(info, ipc_directory)
+            raise LaunchError(
+                f"ipc socket paths under {ipc_directory} would be {longest} bytes,"
+                f" more than the {MAX_IPC_PATH} a socket address holds: set"
+                " JUPYTER_RUNTIME_DIR to a shorter directory"
+            )
+    else:
+        kernel_ports = choose_ports(ip, ports, 5)
+        info = info.with_ports(
+            dict(
+                zip(
+                    ("shell", "iopub", "stdin", "hb", "control"),
+                    kernel_ports,
+                    strict=True,
+                )
+            )
+        )
+    path = ""
+    try:
+        path = write_connection_file(
+            info, new_connection_file_path(args.connection_dir)
+        )
+        listener = Listener(_bound_socket(ip, ports), os.getpid())
+        reply = dict(info.to_dict())
+        reply.update(
+            pid=os.getpid(),
+            pgid=os.getpgid(0),
+            comm_port=listener.port,
+            kernel_id=args.kernel_id,
+        )
+        send_connection_info(
+            args.response_address, encrypt_connection_info(reply, args.public_key)
+        )
+    except BaseException:
+        # Nothing reached the gateway: leave nothing behind.
+        if path:
+            os.unlink(path)
+        if ipc_directory is not None:
+            remove_socket_files(info, ipc_directory)
+        raise
     listener.start()
-    return path, listener
+    return path, info, ipc_directory, listener
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        path, _listener = launch(args)
+        path, info, ipc_directory, _listener = launch(args)
     except (LaunchError, OSError) as e:
         sys.stderr.write(f"txkernel.remote: {e}\n")
         return 1
@@ -339,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             os.unlink(path)
         except OSError:
             pass
+        if ipc_directory is not None:
+            remove_socket_files(info, ipc_directory)
 
 
 if __name__ == "__main__":
