@@ -1,6 +1,7 @@
 """txkernel against the other Python kernels, side by side, in one run.
 
     python bench/kernels.py [--quick] [--rounds N] [--kernels a,b,...] [--install]
+                            [--baseline CHECKOUT] [--measures a,b,...]
 
 Starts every target with jupyter_client's KernelManager through its
 kernelspec:
@@ -15,7 +16,10 @@ kernelspec:
   ``xeus-python`` and ``async-kernel`` when installed (``--install``
   pip-installs all four into the running environment first);
 - ``floor``: a plain pyzmq ROUTER echo loop in a process of its own, for the
-  round trips a kernel cannot beat.
+  round trips a kernel cannot beat;
+- ``txkernel-base`` with ``--baseline CHECKOUT``: ``python -P -m txkernel``
+  importing txkernel from that checkout (an older commit, for before/after
+  figures from one run).
 
 Every measure talks to the kernels with a lean client: raw pyzmq sockets,
 messages signed with hmac, no jupyter_client Session on the hot path.  The

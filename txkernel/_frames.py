@@ -32,7 +32,9 @@ _recv = _CompiledSocket.recv
 _get = _CompiledSocket.get
 
 
-def send_frames(sock: zmq.Socket, frames: Sequence[bytes], flags: int = NOBLOCK) -> None:
+def send_frames(
+    sock: zmq.Socket, frames: Sequence[bytes], flags: int = NOBLOCK
+) -> None:
     """Send ``frames`` as one multipart message (``flags``: ``NOBLOCK`` or 0).
 
     Raises ``zmq.Again`` when the socket cannot take the message now; then
