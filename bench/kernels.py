@@ -1,6 +1,7 @@
 """txkernel against the other Python kernels, side by side, in one run.
 
     python bench/kernels.py [--quick] [--rounds N] [--kernels a,b,...] [--install]
+                            [--baseline CHECKOUT] [--measures a,b,...]
 
 Starts every target with jupyter_client's KernelManager through its
 kernelspec:
@@ -15,7 +16,10 @@ kernelspec:
   ``xeus-python`` and ``async-kernel`` when installed (``--install``
   pip-installs all four into the running environment first);
 - ``floor``: a plain pyzmq ROUTER echo loop in a process of its own, for the
-  round trips a kernel cannot beat.
+  round trips a kernel cannot beat;
+- ``txkernel-base`` with ``--baseline CHECKOUT``: ``python -P -m txkernel``
+  importing txkernel from that checkout (an older commit, for before/after
+  figures from one run).
 
 Every measure talks to the kernels with a lean client: raw pyzmq sockets,
 messages signed with hmac, no jupyter_client Session on the hot path.  The
@@ -427,7 +431,25 @@ def _version(dist: str) -> str:
         return ""
 
 
-def _install_spec(prefix: str, name: str, argv: list[str], display: str) -> str:
+def _baseline_version(checkout: str) -> str:
+    """``git describe`` of ``checkout``, or its path when it is no git tree."""
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        return subprocess.run(
+            ["git", "-C", checkout, "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    return os.path.basename(os.path.abspath(checkout))
+
+
+def _install_spec(
+    prefix: str,
+    name: str,
+    argv: list[str],
+    display: str,
+    env: dict[str, str] | None = None,
+) -> str:
     from txkernel.kernelspec import write_kernelspec
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -441,6 +463,7 @@ def _install_spec(prefix: str, name: str, argv: list[str], display: str) -> str:
                 "language": "python",
                 "interrupt_mode": "signal",
                 "metadata": {"debugger": False},
+                **({"env": env} if env else {}),
             },
         )
         KernelSpecManager().install_kernel_spec(staged, name, prefix=prefix)
@@ -468,9 +491,13 @@ def _find_spec(module: str) -> str | None:
     return None
 
 
-def make_targets(requested: list[str], prefix: str) -> tuple[list[Target], list[str]]:
+def make_targets(
+    requested: list[str], prefix: str, baseline: str | None = None
+) -> tuple[list[Target], list[str]]:
     """The targets to run (txkernel's kernelspecs installed under ``prefix``),
-    and notes on the ones that are missing."""
+    and notes on the ones that are missing.  With ``baseline`` (a checkout of
+    txkernel), also ``txkernel-base``: ``python -m txkernel`` importing that
+    checkout first."""
     import txkernel
 
     notes = []
@@ -499,6 +526,25 @@ def make_targets(requested: list[str], prefix: str) -> tuple[list[Target], list[
         )
         targets.append(
             Target("txkernel-twistd", plain, host, None, txkernel.__version__)
+        )
+    if baseline is not None:
+        base = _install_spec(
+            prefix,
+            "txkernel-bench-base",
+            # -P: the working directory (maybe another checkout) does not
+            # come before PYTHONPATH on sys.path.
+            [sys.executable, "-P", "-m", "txkernel", "-f", "{connection_file}"],
+            "txkernel (baseline checkout)",
+            env={"PYTHONPATH": baseline},
+        )
+        targets.append(
+            Target(
+                "txkernel-base",
+                base,
+                base,
+                HOST_SETUP_KERNEL_REACTOR,
+                _baseline_version(baseline),
+            )
         )
     for display, dist, module in OTHERS:
         if display not in requested:
@@ -962,6 +1008,8 @@ def table(targets: list[Target], floor: Target, lines: int) -> str:
     ]
 
     def row(label: str, key: str, render: Callable[[Target, list[Any]], str]) -> None:
+        if not any(t.results.get(key) or t.errors.get(key) for t in columns):
+            return  # not measured in this run (--measures)
         cells = []
         for t in columns:
             error = t.errors.get(key) or t.errors.get("start")
@@ -1146,11 +1194,19 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         sys.stderr.write(f"unknown kernels {unknown}; choose from {ALL_NAMES}\n")
         return 2
+    names = {m.__name__[2:]: m for m in KERNEL_MEASURES}
+    chosen = args.measures.split(",") if args.measures else [*names, "startup"]
+    unknown = [n for n in chosen if n not in names and n != "startup"]
+    if unknown:
+        sys.stderr.write(f"unknown measures {unknown}; choose from {[*names]}\n")
+        return 2
+    measures = [m for n, m in names.items() if n in chosen]
+    with_startup = "startup" in chosen
     ctx = zmq.Context()
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="txkernel-bench-") as tmp:
-        targets, notes = make_targets(requested, tmp)
+        targets, notes = make_targets(requested, tmp, args.baseline)
         floor, floor_process = start_floor(ctx, tmp)
         try:
             specs = KernelSpecManager()
@@ -1166,13 +1222,13 @@ def run(args: argparse.Namespace) -> int:
                     t.dead = True
             live = [t for t in targets if not t.dead]
             for round_no in range(rounds):
-                for measure in KERNEL_MEASURES:
+                for measure in measures:
                     key = measure.__name__[2:]
                     with_floor = measure in FLOOR_MEASURES
                     order = _rotations(live + [floor] * with_floor, round_no)
                     for t in order:
                         _guard(t, key, lambda t=t, m=measure: m(t, sizes))
-                for _ in range(sizes.startups):
+                for _ in range(sizes.startups if with_startup else 0):
                     for t in _rotations(live, round_no):
                         _guard(t, "startup", lambda t=t: m_startup(t, sizes, ctx, tmp))
                 sys.stderr.write(
@@ -1266,6 +1322,18 @@ def main(argv: list[str] | None = None) -> int:
         "--results",
         metavar="FILE",
         help="also write the report to FILE (bench/RESULTS.md keeps the latest run)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="also measure txkernel from this checkout (say, of an older commit)"
+        " as the target txkernel-base, beside the installed one",
+    )
+    parser.add_argument(
+        "--measures",
+        default="",
+        help="comma-separated measures to run (default all, startup included),"
+        " for a focused comparison; the table then has only those rows",
     )
     parser.add_argument("--serve-floor", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -361,6 +361,9 @@ class KernelChannels:
         )
         factory = WebSocketClientFactory(url, headers=server.headers)
         factory.protocol = type("Protocol", (_Protocol,), {"channels": channels})
+        # The server answers the upgrade only once the kernel answered its
+        # nudge; autobahn's 5 s default is too short on a loaded machine.
+        factory.setProtocolOptions(openHandshakeTimeout=30)
         connector = connectWS(factory)
         test.addCleanup(channels.close, connector)
         await bounded(channels._open, 30, "the websocket to open")

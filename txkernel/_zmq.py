@@ -7,8 +7,9 @@ A thin layer over txZMQ's ``ZmqConnection`` that fixes its sharp edges:
   cannot starve timers, ``callFromThread`` or the other sockets;
 - a send that raises still schedules the read that re-arms the edge-triggered
   ``ZMQ_FD`` (otherwise input could sit unread forever);
-- whole multipart messages are sent with one ``send_multipart`` call, with the
-  high-water mark set explicitly per socket;
+- whole multipart messages are sent with one call
+  (:func:`txkernel._frames.send_frames`, cheaper than pyzmq's
+  ``send_multipart``), with the high-water mark set explicitly per socket;
 - an incoming message is read frame by frame and dropped (with a logged
   reason) as soon as it has more frames or bytes than the socket's
   :class:`ReadLimit`, so a peer cannot make the kernel hold more than that;
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 import zmq
 from twisted.logger import Logger
 from txzmq import ZmqConnection, ZmqFactory
+
+from ._frames import has_input, more_frames, recv_frame, send_frames
 
 __all__ = ["ReadLimit", "ZmqFactory", "ZmqSocket", "make_factory"]
 
@@ -108,7 +111,7 @@ class ZmqSocket(ZmqConnection):
     def _read(self, limit: int | None) -> None:
         count = 0
         while self.socket is not None:
-            if not self.socket.get(zmq.EVENTS) & zmq.POLLIN:
+            if not has_input(self.socket):
                 return
             if limit is not None and count >= limit:
                 self._schedule_read()
@@ -127,17 +130,20 @@ class ZmqSocket(ZmqConnection):
 
     def _recv(self) -> list[bytes] | None:
         """One whole message, or None when it was over the limit (then dropped)."""
-        if self._limit is None:
-            return self.socket.recv_multipart(zmq.NOBLOCK)
-        limit = self._limit
         sock = self.socket
-        frames = [sock.recv(zmq.NOBLOCK)]
+        if self._limit is None:
+            frames = [recv_frame(sock)]
+            while more_frames(sock):
+                frames.append(recv_frame(sock))
+            return frames
+        limit = self._limit
+        frames = [recv_frame(sock)]
         size = len(frames[0])
         count = 1
         over = False
         # libzmq delivers a multipart message whole: the rest is there now.
-        while sock.get(zmq.RCVMORE):
-            frame = sock.recv(zmq.NOBLOCK)
+        while more_frames(sock):
+            frame = recv_frame(sock)
             count += 1
             size += len(frame)
             if over:
@@ -167,7 +173,7 @@ class ZmqSocket(ZmqConnection):
     def send(self, message: Sequence[bytes]) -> None:
         """Send one multipart message now (non-blocking; raises ``zmq.Again`` at HWM)."""
         try:
-            self.socket.send_multipart(message, zmq.NOBLOCK)
+            send_frames(self.socket, message)
         finally:
             self._schedule_read()
 

@@ -2,10 +2,14 @@
 
 Any thread hands it serialized messages with :meth:`IOPubThread.send`, which
 costs a ``deque.append`` and a doorbell write; the thread sends them in the
-order they were queued.  Subscriptions are applied by hand
-(``XPUB_MANUAL``): the thread subscribes the new peer and at once sends it
-the ``iopub_welcome`` (JEP 65) that ``welcome(topic)`` builds, so the welcome
-is the first message a subscriber sees, before any ``status``.
+order they were queued.  On the reactor thread the doorbell rings once per
+reactor turn (or every :data:`RING_EVERY` messages) rather than once per
+message: waking the IOPub thread hands it the GIL, and a request's ``busy``
+would otherwise take it away from the reactor just before the reply is sent.
+Subscriptions are applied by hand (``XPUB_MANUAL``): the thread subscribes
+the new peer and at once sends it the ``iopub_welcome`` (JEP 65) that
+``welcome(topic)`` builds, so the welcome is the first message a subscriber
+sees, before any ``status``.
 :meth:`IOPubThread.flush` and :meth:`IOPubThread.stop` return Deferreds that
 fire on the reactor thread.
 
@@ -38,7 +42,9 @@ from typing import Any
 import zmq
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.threadable import isInIOThread
 
+from ._frames import NOBLOCK, send_frames
 from ._socket_thread import SocketThread
 
 log = Logger()
@@ -54,6 +60,8 @@ MAX_QUEUED_BYTES = 16 * 1024 * 1024
 #: Longest subscription topic accepted (libzmq disconnects a peer sending more).
 MAX_TOPIC_BYTES = 64 * 1024
 _RETRY_MS = 5
+#: Messages the reactor thread queues in one turn before it rings anyway.
+RING_EVERY = 64
 
 
 class _Doorbell:
@@ -126,6 +134,10 @@ class IOPubThread(SocketThread):
         self._bytes_out = 0
         #: Messages sent with drops allowed because a subscriber was stalled.
         self.lossy_sends = 0
+        # (reactor thread) The ring due at the end of this turn, and the
+        # messages queued since the last ring.
+        self._ring_call: Any = None
+        self._unrung = 0
 
     def start(self) -> str:
         """Start the thread and bind; returns the bound endpoint or raises the bind error."""
@@ -146,7 +158,24 @@ class IOPubThread(SocketThread):
                 return
             self._bytes_in += size
             self._queue.append(frames)
-            self._bell.ring()
+            if not isInIOThread():
+                self._bell.ring()
+                return
+            self._unrung += 1
+            if self._unrung >= RING_EVERY:
+                self._unrung = 0
+                self._bell.ring()
+                return
+        if self._ring_call is None:
+            self._ring_call = self._reactor.callLater(0, self._ring_queued)
+
+    def _ring_queued(self) -> None:
+        """(reactor) Ring for what this turn queued (stop() rings for itself)."""
+        self._ring_call = None
+        with self._lock:
+            self._unrung = 0
+            if not self._stopping:
+                self._bell.ring()
 
     def flush(self) -> Deferred[None]:
         """A Deferred that fires once everything queued before it has been sent."""
@@ -164,6 +193,9 @@ class IOPubThread(SocketThread):
         The Deferred fires (on the reactor thread) once the thread has exited.
         """
         d = self._when_exited()
+        if self._ring_call is not None and self._ring_call.active():
+            self._ring_call.cancel()
+        self._ring_call = None
         if not d.called:
             with self._lock:
                 if not self._stopping:
@@ -240,7 +272,7 @@ class IOPubThread(SocketThread):
     def _send(self, sock: zmq.Socket, frames: Sequence[bytes]) -> bool:
         """(thread) Send one message; False when a full subscriber holds it back."""
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(sock, frames, NOBLOCK)
         except zmq.Again:
             pass
         else:
@@ -276,7 +308,7 @@ class IOPubThread(SocketThread):
             )
         sock.setsockopt(zmq.XPUB_NODROP, 0)
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(sock, frames, NOBLOCK)
         finally:
             sock.setsockopt(zmq.XPUB_NODROP, 1)
         self.lossy_sends += 1
@@ -306,6 +338,6 @@ class IOPubThread(SocketThread):
         """
         sock.setsockopt(zmq.XPUB_NODROP, 0)
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(sock, frames, NOBLOCK)
         finally:
             sock.setsockopt(zmq.XPUB_NODROP, 1)

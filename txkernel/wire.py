@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import json.encoder
 import math
 import numbers
 import os
@@ -30,7 +31,7 @@ import random
 import re
 import uuid
 from binascii import b2a_base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -115,6 +116,8 @@ class Wire:
         self.limits = limits
         #: Length of a valid signature frame (hex digest), 0 without a key.
         self._signature_length = 2 * hashlib.new(self._digest).digest_size if key else 0
+        # Signing copies this keyed HMAC rather than keying a new one.
+        self._mac = hmac.new(key, digestmod=self._digest) if key else None
         #: Signatures of the messages accepted so far (the replay guard).
         self.replay_history: set[bytes] = set()
         self._ids = itertools.count(1)
@@ -155,9 +158,9 @@ class Wire:
 
     def sign(self, parts: Sequence[bytes]) -> bytes:
         """The signature of the four JSON frames ``parts`` (empty without a key)."""
-        if not self._key:
+        if self._mac is None:
             return b""
-        mac = hmac.new(self._key, digestmod=self._digest)
+        mac = self._mac.copy()
         for part in parts:
             mac.update(part)
         return mac.hexdigest().encode("ascii")
@@ -284,6 +287,8 @@ def _digest_name(scheme: str) -> str:
 
 
 def _json_default(obj: Any) -> Any:
+    if obj.__class__ is datetime and obj.tzinfo is UTC:  # every header's date
+        return obj.isoformat().replace("+00:00", "Z")
     if isinstance(obj, datetime):
         if obj.tzinfo is None:
             obj = obj.astimezone()  # a naive time is local time
@@ -312,14 +317,33 @@ def _json_clean(obj: Any) -> Any:
     return obj
 
 
+def _make_encode() -> Callable[[Any], str]:
+    """``json.dumps(obj, default=_json_default, ensure_ascii=False,
+    allow_nan=False)`` with the encoder built once rather than per call
+    (most of the cost of packing a small frame)."""
+    c_make_encoder = json.encoder.c_make_encoder
+    if c_make_encoder is None:  # pragma: no cover - a Python without _json
+        return json.JSONEncoder(
+            default=_json_default, ensure_ascii=False, allow_nan=False
+        ).encode
+    # No circular-reference markers: a cycle raises RecursionError, as
+    # pack's retry through _json_clean always did.
+    encode = c_make_encoder(
+        None, _json_default, json.encoder.encode_basestring,
+        None, ": ", ", ", False, False, False,
+    )  # fmt: skip
+    return lambda obj: "".join(encode(obj, 0))
+
+
+_encode = _make_encode()
+
+
 def pack(obj: Any) -> bytes:
     """``obj`` as UTF-8 JSON, as Jupyter frontends read it."""
     try:
-        text = json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=False)
+        text = _encode(obj)
     except ValueError:  # NaN or infinity somewhere
-        text = json.dumps(
-            _json_clean(obj), default=_json_default, ensure_ascii=False, allow_nan=False
-        )
+        text = _encode(_json_clean(obj))
     return text.encode("utf-8", errors="surrogateescape")
 
 
@@ -334,7 +358,8 @@ def extract_dates(obj: Any) -> Any:
         return {k: extract_dates(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [extract_dates(v) for v in obj]
-    if isinstance(obj, str) and _ISO8601.match(obj):
+    # (the cheap test first: most strings are no date)
+    if isinstance(obj, str) and obj[4:5] == "-" and _ISO8601.match(obj):
         try:
             parsed = datetime.fromisoformat(obj)
         except ValueError:

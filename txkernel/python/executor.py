@@ -30,6 +30,7 @@ from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from .._defer import branch
+from .switching import cell_running
 
 _STOP = object()
 
@@ -161,7 +162,8 @@ class _Executor:
             self._send(job, Failure(CancelledError("the executor stopped")))
             return
         try:
-            job.result = job.f(*job.args)
+            with cell_running():
+                job.result = job.f(*job.args)
         except BaseException:
             job.result = Failure()
         with self._lock:

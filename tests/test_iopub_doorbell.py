@@ -1,0 +1,92 @@
+"""IOPub messages queued by the reactor thread, whose doorbell rings once per
+reactor turn (or every RING_EVERY messages): none waits, none is lost, order
+is kept, and stopping at once still sends everything."""
+
+from __future__ import annotations
+
+import threading
+
+import zmq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import TestCase
+
+from txkernel._zmq import ZmqSocket, make_factory
+from txkernel.connection import ConnectionInfo
+from txkernel.iopub import RING_EVERY, IOPubThread
+
+
+class DoorbellTests(TestCase):
+    timeout = 30
+
+    async def start(
+        self, expected: int
+    ) -> tuple[IOPubThread, list[int], Deferred[None]]:
+        """An IOPub thread with one reading subscriber (once it is subscribed);
+        the Deferred fires when ``expected`` messages have arrived."""
+        subscribed: Deferred[None] = Deferred()
+        iopub = IOPubThread(
+            reactor,
+            ConnectionInfo().endpoint("iopub"),
+            lambda topic: subscribed.called or subscribed.callback(None),
+        )
+        endpoint = iopub.start()
+        self.addCleanup(iopub.stop)
+        factory = make_factory(reactor)
+        self.addCleanup(factory.shutdown)
+        got: list[int] = []
+        done: Deferred[None] = Deferred()
+
+        def received(frames: list[bytes]) -> None:
+            got.append(int(frames[1]))
+            if len(got) == expected:
+                done.callback(None)
+
+        sub = ZmqSocket(factory, zmq.SUB, received, options=[(zmq.SUBSCRIBE, b"")])
+        self.addCleanup(sub.shutdown)
+        sub.connect(endpoint)
+        await subscribed
+        return iopub, got, done
+
+    async def test_one_turn_of_many_messages_arrives_in_order(self) -> None:
+        count = 3 * RING_EVERY + 5
+        iopub, got, done = await self.start(count)
+        for i in range(count):  # one reactor turn, no flush
+            iopub.send([b"topic", str(i).encode()])
+        await done
+        self.assertEqual(got, list(range(count)))
+
+    async def test_a_single_message_is_sent_without_a_flush(self) -> None:
+        iopub, got, done = await self.start(1)
+        iopub.send([b"topic", b"7"])
+        await done
+        self.assertEqual(got, [7])
+
+    async def test_messages_from_other_threads_keep_their_order(self) -> None:
+        iopub, got, done = await self.start(20)
+        for i in range(10):
+            iopub.send([b"topic", str(i).encode()])
+        worker = threading.Thread(
+            target=lambda: [
+                iopub.send([b"topic", str(i).encode()]) for i in range(10, 20)
+            ]
+        )
+        worker.start()
+        worker.join()
+        await done
+        self.assertEqual(got, list(range(20)))
+
+    async def test_stop_right_after_sending_delivers_everything(self) -> None:
+        iopub, got, done = await self.start(5)
+        for i in range(5):
+            iopub.send([b"topic", str(i).encode()])
+        await iopub.stop()
+        await done
+        self.assertEqual(got, list(range(5)))
+        # and leaves no call of its own behind on the reactor
+        left = [
+            c
+            for c in reactor.getDelayedCalls()
+            if getattr(c.func, "__self__", None) is iopub
+        ]
+        self.assertEqual(left, [])
