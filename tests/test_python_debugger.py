@@ -55,6 +55,18 @@ CALLBACKS = (
     "reactor.callLater(0, on_reactor, d)\n"
     "print('doubled', await d)\n"
     "print(run_in_reactor(lambda: 'from the reactor'))\n"
+    "from twisted.internet import task\n"
+    "async def handed_over():\n"
+    "    await task.deferLater(reactor, 0, lambda: None)\n"
+    "    return 'resumed on the reactor'\n"
+    "print(await defer.ensureDeferred(handed_over()))\n"
+)
+FETCHING = (
+    "from twisted.internet import reactor, task\n"
+    "async def fetch(n):\n"
+    "    got = await task.deferLater(reactor, 0, lambda: n)\n"
+    "    return got * 10\n"
+    "print('fetched', await fetch(4))\n"
 )
 WAITING = "from twisted.internet import defer\nprint('waiting')\nawait defer.Deferred()\n"
 DEFINING = "def triple(a):\n    b = a * 3\n    return b\n"
@@ -498,6 +510,20 @@ class DebuggerFlow:
         result = await execution
         self.assertEqual(result.stream_text(), "awaited 1\n")
 
+        # Inside a coroutine the cell awaits, after its own await.
+        execution, thread_id = await session.stop_at(FETCHING, 4)
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
+        self.assertEqual(
+            [(f["name"], f["line"]) for f in frames], [("fetch", 4), ("<module>", 5)]
+        )
+        self.assertEqual(
+            await self.locals(session, frames[0]["id"]), {"n": "4", "got": "4"}
+        )
+        await session.request("continue", {"threadId": thread_id})
+        self.assertEqual((await execution).stream_text(), "fetched 40\n")
+
         # A failing await cell stops on "uncaught" too.
         await session.request("setExceptionBreakpoints", {"filters": ["uncaught"]})
         stopped = session.event("stopped", already=False)
@@ -518,10 +544,16 @@ class DebuggerFlow:
         ]
         await session.request(
             "setBreakpoints",
-            {"source": {"path": path}, "breakpoints": [{"line": 3}, {"line": 5}]},
+            {
+                "source": {"path": path},
+                "breakpoints": [{"line": 3}, {"line": 5}, {"line": 14}],
+            },
         )
         result = await client.execute(CALLBACKS, timeout=WAIT)
-        self.assertEqual(result.stream_text(), "doubled 10\nfrom the reactor\n")
+        self.assertEqual(
+            result.stream_text(),
+            "doubled 10\nfrom the reactor\nresumed on the reactor\n",
+        )
         self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
 
         # An interrupt reaches a debugged await cell waiting for a Deferred.

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 
 from . import executor
 
@@ -87,8 +87,17 @@ class Lease:
 
 
 def _fired(d: Deferred[Any]) -> Deferred[None]:
-    """Fires (with None) once ``d`` has a result, leaving the result in ``d``; cancelling it cancels ``d``."""
-    done: Deferred[None] = Deferred(lambda _: d.cancel())
+    """Fires (with None) once ``d`` has a result, leaving the result in ``d``.
+
+    Cancelling it (an interrupt) cancels ``d``, whose coroutine is then
+    closed rather than resumed: the CancelledError is nobody's to report.
+    """
+
+    def cancel(_: Deferred[None]) -> None:
+        d.cancel()
+        d.addErrback(lambda f: f.trap(CancelledError) and None)
+
+    done: Deferred[None] = Deferred(cancel)
 
     def passed(result: Any) -> Any:
         if not done.called:
