@@ -39,6 +39,38 @@ AWAITING = (
     "v = await task.deferLater(reactor, 0, lambda: 1)\n"
     "print('awaited', v)\n"
 )
+AWAIT_FAILING = (
+    "from twisted.internet import reactor, task\n"
+    "v = await task.deferLater(reactor, 0, lambda: 0)\n"
+    "1 / v\n"
+)
+CALLBACKS = (
+    "from twisted.internet import defer, reactor\n"
+    "def on_reactor(d):\n"
+    "    d.callback(5)\n"
+    "def twice(r):\n"
+    "    return r * 2\n"
+    "d = defer.Deferred()\n"
+    "d.addCallback(twice)\n"
+    "reactor.callLater(0, on_reactor, d)\n"
+    "print('doubled', await d)\n"
+    "print(run_in_reactor(lambda: 'from the reactor'))\n"
+    "from twisted.internet import task\n"
+    "async def handed_over():\n"
+    "    await task.deferLater(reactor, 0, lambda: None)\n"
+    "    return 'resumed on the reactor'\n"
+    "print(await defer.ensureDeferred(handed_over()))\n"
+)
+FETCHING = (
+    "from twisted.internet import reactor, task\n"
+    "async def fetch(n):\n"
+    "    got = await task.deferLater(reactor, 0, lambda: n)\n"
+    "    return got * 10\n"
+    "print('fetched', await fetch(4))\n"
+)
+WAITING = "from twisted.internet import defer\nprint('waiting')\nawait defer.Deferred()\n"
+DEFINING = "def triple(a):\n    b = a * 3\n    return b\n"
+CATCHING = "try:\n    raise KeyError('k')\nexcept KeyError:\n    print('caught')\n"
 LOOPING = "def inner(v):\n    w = v + 1\n    return w\nn = 0\nm = inner(n)\nwhile True:\n    n += 1\n"
 
 
@@ -272,8 +304,9 @@ class DebuggerFlow:
 
         # Exception breakpoints: a raising cell stops where it raises, on
         # "raised" and on "userUnhandled" (the exception leaves the cell for
-        # the kernel).  The cell's traceback then names its cell file.
-        for exception_filter in ["raised", "userUnhandled"]:
+        # the kernel), and once it has left the cell on "uncaught".  The
+        # cell's traceback then names it as usual.
+        for exception_filter in ["raised", "userUnhandled", "uncaught"]:
             await session.request(
                 "setExceptionBreakpoints", {"filters": [exception_filter]}
             )
@@ -289,11 +322,26 @@ class DebuggerFlow:
             self.assertTrue(
                 frames[0]["source"]["path"].startswith(body["tmpFilePrefix"])
             )
+            # Stopped: control and the heartbeat are still answered.
+            await client.kernel_info(channel="control", timeout=WAIT)
+            await client.heartbeat(timeout=WAIT)
+            info = await session.request("debugInfo")
+            self.assertEqual(info["body"]["stoppedThreads"], [thread])
             await session.request("setExceptionBreakpoints", {"filters": []})
             await session.request("continue", {"threadId": thread})
             failed = (await failing).reply["content"]
             self.assertEqual(failed["ename"], "ValueError")
-            self.assertIn(body["tmpFilePrefix"], "\n".join(failed["traceback"]))
+            self.assertIn(
+                'File "<cell-', "\n".join(failed["traceback"]), failed["traceback"]
+            )
+            self.assertNotIn(body["tmpFilePrefix"], "\n".join(failed["traceback"]))
+        # An exception the cell catches itself is not uncaught.
+        await session.request("setExceptionBreakpoints", {"filters": ["uncaught"]})
+        result = await client.execute(CATCHING, timeout=WAIT)
+        self.assertEqual(result.stream_text(), "caught\n")
+        self.assertEqual(result.reply["content"]["status"], "ok")
+        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
+        await session.request("setExceptionBreakpoints", {"filters": []})
 
         # Turned off: the kernel runs cells as before, under their usual names.
         await session.request(
@@ -373,18 +421,6 @@ class DebuggerFlow:
             "True 1\n",
         )
 
-        # A cell with top-level await runs on the reactor's thread, which
-        # debugpy does not trace: its breakpoints do not stop it (or the reactor).
-        path = (await session.request("dumpCell", {"code": AWAITING}))["body"][
-            "sourcePath"
-        ]
-        await session.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 3}]}
-        )
-        result = await client.execute(AWAITING, timeout=WAIT)
-        self.assertEqual(result.stream_text(), "awaited 1\n")
-        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
-
         await session.request(
             "disconnect", {"restart": False, "terminateDebuggee": True}
         )
@@ -392,6 +428,153 @@ class DebuggerFlow:
             (await client.execute("print('done')", timeout=WAIT)).stream_text(),
             "done\n",
         )
+
+    async def test_breakpoint_in_a_cell_run_before_the_debugger_started(self) -> None:
+        client = await self.connect()
+        await client.execute(DEFINING, timeout=WAIT)
+        # Tracebacks name cells as usual, earlier cells too.
+        failed = (await client.execute("triple(None)", timeout=WAIT)).reply["content"]
+        text = "\n".join(failed["traceback"])
+        self.assertIn('File "<cell-2>", line 1, in <module>', text)
+        self.assertIn('File "<cell-1>", line 2, in triple\n    b = a * 3', text)
+        self.assertNotIn("txkernel", text)
+
+        # The debugger is turned on afterwards; the function cell 1 defined stops.
+        session = Session(client)
+        body = await session.start()
+        path = (await session.request("dumpCell", {"code": DEFINING}))["body"][
+            "sourcePath"
+        ]
+        self.assertEqual(
+            path, f"{body['tmpFilePrefix']}{murmur2(DEFINING.encode(), body['hashSeed'])}.py"
+        )
+        await session.request(
+            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 2}]}
+        )
+        stopped = session.event("stopped")
+        caller = "t = triple(7)\nprint(t)\n"
+        execution = client.execute(caller, timeout=60)
+        thread_id = (await stopped)["body"]["threadId"]
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
+        self.assertEqual(
+            [(f["name"], f["source"]["path"], f["line"]) for f in frames],
+            [("triple", path, 2), ("<module>", CellFiles(os.path.dirname(path)).path(caller), 1)],
+        )
+        self.assertEqual(await self.locals(session, frames[0]["id"]), {"a": "7"})
+        await session.request("continue", {"threadId": thread_id})
+        result = await execution
+        self.assertEqual(result.stream_text(), "21\n")
+
+    async def test_await_cell_steps_and_reactor_callbacks_run_on(self) -> None:
+        client = await self.connect()
+        session = Session(client)
+        await session.start()
+        # A cell with top-level await stops on its await line...
+        execution, thread_id = await session.stop_at(AWAITING, 2)
+        threads = (await session.request("threads"))["body"]["threads"]
+        self.assertEqual([t["name"] for t in threads], [self.execution_thread])
+        # ...while the reactor serves control, the heartbeat and a subshell.
+        await client.kernel_info(channel="control", timeout=WAIT)
+        await client.heartbeat(timeout=WAIT)
+        subshell = await client.create_subshell()
+        result = await client.execute(
+            "from twisted.internet import task as t2, reactor as r2\n"
+            "print(await t2.deferLater(r2, 0, lambda: 'reactor runs'))",
+            subshell_id=subshell,
+            timeout=WAIT,
+        )
+        self.assertEqual(result.stream_text(), "reactor runs\n")
+        # Stepping over the await: the Deferred fires on the reactor, the
+        # cell goes on (on its own thread) to the next line.  (Python
+        # resumes the coroutine on the await's line first: a step stops
+        # there once more, as with any debugger.)
+        lines = []
+        while 3 not in lines and len(lines) < 3:
+            stepped = session.event("stopped", already=False)
+            await session.request("next", {"threadId": thread_id})
+            self.assertEqual((await stepped)["body"]["reason"], "step")
+            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
+                "body"
+            ]["stackFrames"]
+            self.assertEqual(frames[0]["name"], "<module>")
+            lines.append(frames[0]["line"])
+        self.assertIn(lines, ([3], [2, 3]))
+        evaluated = await session.request(
+            "evaluate",
+            {"expression": "v + 1", "frameId": frames[0]["id"], "context": "repl"},
+        )
+        self.assertEqual(evaluated["body"]["result"], "2")
+        await session.request("continue", {"threadId": thread_id})
+        result = await execution
+        self.assertEqual(result.stream_text(), "awaited 1\n")
+
+        # Inside a coroutine the cell awaits, after its own await.
+        execution, thread_id = await session.stop_at(FETCHING, 4)
+        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
+            "stackFrames"
+        ]
+        self.assertEqual(
+            [(f["name"], f["line"]) for f in frames], [("fetch", 4), ("<module>", 5)]
+        )
+        self.assertEqual(
+            await self.locals(session, frames[0]["id"]), {"n": "4", "got": "4"}
+        )
+        await session.request("continue", {"threadId": thread_id})
+        self.assertEqual((await execution).stream_text(), "fetched 40\n")
+
+        # A failing await cell stops on "uncaught" too.
+        await session.request("setExceptionBreakpoints", {"filters": ["uncaught"]})
+        stopped = session.event("stopped", already=False)
+        failing = client.execute(AWAIT_FAILING, timeout=60)
+        event = await stopped
+        self.assertEqual(event["body"]["reason"], "exception")
+        await session.request("setExceptionBreakpoints", {"filters": []})
+        await session.request("continue", {"threadId": event["body"]["threadId"]})
+        failed = (await failing).reply["content"]
+        self.assertEqual(failed["ename"], "ZeroDivisionError")
+        self.assertIn('File "<cell-', "\n".join(failed["traceback"]))
+
+        # Callbacks the cell leaves to the reactor run on the reactor's
+        # thread, which debugpy does not trace: their breakpoints do not
+        # stop (nor hold up the reactor); the cell awaiting them goes on.
+        path = (await session.request("dumpCell", {"code": CALLBACKS}))["body"][
+            "sourcePath"
+        ]
+        await session.request(
+            "setBreakpoints",
+            {
+                "source": {"path": path},
+                "breakpoints": [{"line": 3}, {"line": 5}, {"line": 14}],
+            },
+        )
+        result = await client.execute(CALLBACKS, timeout=WAIT)
+        self.assertEqual(
+            result.stream_text(),
+            "doubled 10\nfrom the reactor\nresumed on the reactor\n",
+        )
+        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
+
+        # An interrupt reaches a debugged await cell waiting for a Deferred.
+        waiting: Deferred[None] = Deferred()
+
+        def output(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream" and not waiting.called:
+                waiting.callback(None)
+
+        execution = client.execute(WAITING, timeout=60, on_output=output)
+        await waiting
+        await client.interrupt()
+        result = await execution
+        self.assertEqual(result.reply["content"]["ename"], "KeyboardInterrupt")
+
+        await session.request(
+            "disconnect", {"restart": False, "terminateDebuggee": True}
+        )
+        # Turned off: await cells run on the reactor as before.
+        result = await client.execute(AWAITING, timeout=WAIT)
+        self.assertEqual(result.stream_text(), "awaited 1\n")
 
     async def test_shutdown_while_stopped(self) -> None:
         client = await self.connect()
@@ -508,6 +691,38 @@ class BadRequestTests(TestCase):
         self.assertEqual(
             (await client.execute("print('still here')")).stream_text(), "still here\n"
         )
+
+
+class CellNameTests(TestCase):
+    """With debugpy installed every cell runs as its cell file; what users read still says ``<cell-N>``."""
+
+    skip = SKIP
+    timeout = 30
+
+    async def test_errors_warnings_and_inspection_name_the_cell(self) -> None:
+        client = await connect(self, await serve(self, PythonKernel()))
+        files = CellFiles()
+        code = "import warnings\ndef f():\n    warnings.warn('careful')\n    return 1\nf()"
+        result = await client.execute(code)
+        self.assertIn("<cell-1>:3: UserWarning: careful\n", result.stream_text("stderr"))
+        failed = (await client.execute("x = (1,")).reply["content"]
+        self.assertEqual(failed["ename"], "SyntaxError")
+        self.assertIn('File "<cell-2>", line 1', "\n".join(failed["traceback"]))
+        failed = (await client.execute("return 5")).reply["content"]
+        self.assertIn('File "<cell-3>", line 1', "\n".join(failed["traceback"]))
+        inspected = (
+            await client.request(
+                "inspect_request", {"code": "f", "cursor_pos": 1, "detail_level": 1}
+            )
+        )["content"]
+        self.assertIn("<cell-1>", inspected["data"]["text/plain"])
+        # The code object itself is the cell file's, for debugpy (and for
+        # what prints it as it is).
+        result = await client.execute("print(f.__code__.co_filename)")
+        self.assertEqual(result.stream_text(), files.path(code) + "\n")
+        printing = "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()\n"
+        result = await client.execute(printing)
+        self.assertIn(f'File "{files.path(printing)}", line 3', result.stream_text("stderr"))
 
 
 class CellFileTests(SynchronousTestCase):

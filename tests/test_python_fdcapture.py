@@ -13,6 +13,7 @@ import faulthandler
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 
 from twisted.internet import reactor
@@ -21,6 +22,8 @@ from twisted.trial.unittest import TestCase
 
 from txkernel.connection import read_connection_file
 from txkernel.python import PythonKernel, fdcapture
+from txkernel.python.debugcells import CellFiles
+from txkernel.python.debugger import available
 from txkernel.python.fdcapture import FdCapture
 
 from .helpers import connect, connect_to, serve, spawn, spawn_twistd
@@ -168,13 +171,18 @@ class LaunchedCaptureTests(LaunchedKernelTestCase):
 
     async def test_faulthandler_writes_into_the_cell(self) -> None:
         client = await self.launch()
-        result = await client.execute(
-            "import faulthandler\nfaulthandler.enable()\nfaulthandler.dump_traceback(all_threads=False)"
-        )
+        code = "import faulthandler\nfaulthandler.enable()\nfaulthandler.dump_traceback(all_threads=False)"
+        result = await client.execute(code)
         self.assertEqual(result.content["status"], "ok", result.content)
         text = result.stream_text("stderr")
         self.assertIn("Stack (most recent call first)", text)
-        self.assertIn('File "<cell-1>", line 3', text)
+        # faulthandler prints the code's own file name: with debugpy
+        # installed, a cell's is its debugger cell file (see debugcells).
+        name = "<cell-1>"
+        if available():
+            pid = self.km.provisioner.process.pid
+            name = CellFiles(os.path.join(tempfile.gettempdir(), f"txkernel_{pid}")).path(code)
+        self.assertIn(f'File "{name}", line 3', text)
 
     async def test_warnings_appear_in_the_cell_once_per_location(self) -> None:
         client = await self.launch()

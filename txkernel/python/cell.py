@@ -3,8 +3,11 @@
 A cell is compiled with top-level ``await`` allowed; its last expression
 statement (unless the cell ends with ``;``) is compiled in ``single`` mode so
 that its value reaches ``sys.displayhook``.  Source is registered in
-``linecache`` under ``<cell-N>`` so tracebacks show the user's lines, and
-tracebacks are cut to the user's frames: from the first frame of cell code,
+``linecache`` under the name it is compiled as (``<cell-N>``, or the
+debugger's cell file while debugpy is installed, see
+:mod:`.debugcells`) so tracebacks show the user's lines; tracebacks,
+warnings and syntax errors name the cell by its label (``<cell-N>``) whatever
+the file name, and are cut to the user's frames: from the first frame of cell code,
 without the kernel's own frames (where an interrupt or an ``input()`` wait
 was raised, or through which the displayhook called a failing repr).  Runs on the
 execution thread (the coroutine of an async cell on the reactor thread).
@@ -27,6 +30,8 @@ CELL_FILE_PREFIXES = [CELL_PREFIX]
 _KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _uncounted = itertools.count(1)
+#: File name a cell was compiled as -> the label users read (``<cell-N>``).
+_labels: dict[str, str] = {}
 
 
 def cell_filename(count: int, counted: bool) -> str:
@@ -56,17 +61,34 @@ class CompiledCell:
                 await result
 
 
-def compile_cell(source: str, filename: str) -> CompiledCell:
-    """Compile ``source``; raises ``SyntaxError`` as Python would."""
+def label_of(filename: str) -> str:
+    """How users read the file name of cell code (``<cell-N>``); other names unchanged."""
+    return _labels.get(filename, filename)
+
+
+def compile_cell(source: str, filename: str, label: str | None = None) -> CompiledCell:
+    """Compile ``source`` as ``filename``; raises ``SyntaxError`` as Python would.
+
+    ``label`` (``<cell-N>``) is how tracebacks name the cell when
+    ``filename`` is another name (the debugger's cell file).
+    """
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    tree = ast.parse(source, filename, "exec")
+    if label is not None and label != filename:
+        _labels[filename] = label
+    # Parsed under the label, so a SyntaxError names the cell as users know it.
+    tree = ast.parse(source, label or filename, "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
         last = tree.body.pop()
-    codes = [compile(tree, filename, "exec", flags=_FLAGS, dont_inherit=True)]
-    if last is not None:
-        interactive = ast.Interactive(body=[last])
-        codes.append(compile(interactive, filename, "single", flags=_FLAGS, dont_inherit=True))
+    try:
+        codes = [compile(tree, filename, "exec", flags=_FLAGS, dont_inherit=True)]
+        if last is not None:
+            interactive = ast.Interactive(body=[last])
+            codes.append(compile(interactive, filename, "single", flags=_FLAGS, dont_inherit=True))
+    except SyntaxError as e:  # found by the compiler ('return' outside function...)
+        if label is not None and e.filename == filename:
+            e.filename = label
+        raise
     return CompiledCell(codes)
 
 
@@ -99,6 +121,10 @@ def error_reply(exc: BaseException, outside_cells: bool = False) -> dict[str, An
         # input() wait was raised) are not the user's business.
         frames = [report.stack[0]]
         frames += [f for f in report.stack[1:] if not f.filename.startswith(_KERNEL_DIR)]
+        for frame in frames:
+            if frame.filename in _labels:
+                _ = frame.line  # read from linecache (and kept) under the file name, before relabelling
+                frame.filename = _labels[frame.filename]
         report.stack = traceback.StackSummary.from_list(frames)
         lines = list(report.format())
     text = "".join(lines).rstrip("\n")

@@ -20,6 +20,7 @@ not a cell's.  Runs on whichever thread warns.
 
 from __future__ import annotations
 
+import linecache
 import threading
 import warnings
 from typing import Any
@@ -78,11 +79,27 @@ def _show(message: Any) -> None:
         if original is not None:
             original(message)
         return
+    message = _labelled(message)
     try:
         text = warnings._formatwarnmsg(message)  # type: ignore[attr-defined]
     except Exception:  # a formatwarning replaced by something broken
         text = f"{message.category.__name__}: {message.message}\n"
     output.write("stderr", text, cell.request)
+
+
+def _labelled(message: Any) -> Any:
+    """``message`` naming cell code as ``<cell-N>`` rather than its debugger file."""
+    from .cell import label_of
+
+    shown = label_of(message.filename)
+    if shown == message.filename:
+        return message
+    line = message.line
+    if line is None:
+        line = linecache.getline(message.filename, message.lineno)
+    return warnings.WarningMessage(
+        message.message, message.category, shown, message.lineno, message.file, line, message.source
+    )
 
 
 def _writes_to_stderr(impl: Any) -> bool:

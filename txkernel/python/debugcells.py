@@ -3,9 +3,11 @@
 JupyterLab computes a cell's file name itself, as ``tmpFilePrefix`` +
 the decimal Murmur2 hash (32-bit, of the UTF-8 code, with ``hashSeed``) +
 ``tmpFileSuffix``, from what ``debugInfo`` tells it; a breakpoint set in a
-cell is a breakpoint in that file.  The kernel compiles a cell under the same
-name while the debugger runs and writes the code there (``dumpCell`` does
-too), so debugpy stops on cell lines and the stack shows the cell.
+cell is a breakpoint in that file.  While debugpy is installed the kernel
+compiles every cell under the same name, from the first cell on (whether a
+frontend is debugging or not), so a breakpoint in a function an earlier cell
+defined stops there too; the code is written to the file while the debugger
+runs and by ``dumpCell``, so the stack shows the cell.
 Pure functions and one small class; any thread.
 """
 
@@ -14,12 +16,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from functools import lru_cache
 
 #: The seed the kernel announces in ``debugInfo`` (any 32-bit value works).
 HASH_SEED = 0xC70F6907
 SUFFIX = ".py"
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
+
+
+@lru_cache(maxsize=256)
+def _hash(code: str, seed: int) -> int:
+    return murmur2(code.encode("utf-8"), seed)
 
 
 def murmur2(data: bytes, seed: int) -> int:
@@ -55,7 +63,7 @@ class CellFiles:
 
     def path(self, code: str) -> str:
         """The file name JupyterLab expects for a cell holding ``code``."""
-        return f"{self.prefix}{murmur2(code.encode('utf-8'), self.seed)}{self.suffix}"
+        return f"{self.prefix}{_hash(code, self.seed)}{self.suffix}"
 
     def write(self, code: str) -> str:
         """Write ``code`` to its file (once per content); returns the path."""

@@ -135,10 +135,13 @@ class Debugger:
         self._publish = publish
         self._reactor = reactor
         self.files = files or CellFiles()
+        if self.files.prefix not in cell.CELL_FILE_PREFIXES:
+            cell.CELL_FILE_PREFIXES.append(self.files.prefix)
         self._client: DAPClient | None = None
         self._configured = False
         self._initialized: Deferred[None] = Deferred()
         self._seq = itertools.count(1)
+        self._warned_uncaught = False
         #: source path -> [{"line": n}, ...], as debugpy accepted them.
         self.breakpoints: dict[str, list[dict[str, Any]]] = {}
         self.stopped_threads: set[int] = set()
@@ -164,18 +167,50 @@ class Debugger:
         """Whether a frontend is attached (cells then compile under their cell file names)."""
         return self._client is not None
 
-    def cell_filename(self, code: str) -> str | None:
-        """The file a cell runs as while debugging (written now), or None when not debugging.
+    def cell_filename(self, code: str) -> str:
+        """The file a cell is compiled as: its cell file (written while debugging).
 
-        Called on the execution thread.
+        Every cell gets its cell file name, before the debugger starts too,
+        so breakpoints in code earlier cells defined stop.  Called on the
+        execution thread.
         """
         if self._client is None:
-            return None
+            return self.files.path(code)
         try:
             return self.files.write(code)
         except OSError as e:
             log.warn("Cannot write the cell file for the debugger: {e}", e=e)
             return self.files.path(code)
+
+    def cell_raised(self, error: BaseException) -> None:
+        """``error`` escaped a cell: stop there if the frontend breaks on uncaught exceptions.
+
+        The kernel catches a cell's exception to report it, so debugpy never
+        sees it leave the thread; this hands it to debugpy as uncaught
+        (``debugpy.trigger_exception_handler``, which applies the frontend's
+        ``uncaught`` filter), and returns once the user resumes.  Called on
+        the execution thread; does nothing on the reactor's (it must not wait).
+        """
+        from twisted.python.threadable import isInIOThread
+
+        if self._client is None or isinstance(error, KeyboardInterrupt) or isInIOThread():
+            return
+        import debugpy
+
+        trigger = getattr(debugpy, "trigger_exception_handler", None)
+        if trigger is None:
+            if not self._warned_uncaught:
+                self._warned_uncaught = True
+                log.warn(
+                    "debugpy {v} cannot stop on uncaught cell exceptions (it needs"
+                    " trigger_exception_handler, debugpy 1.8.22 or later)",
+                    v=getattr(debugpy, "__version__", "?"),
+                )
+            return
+        try:
+            trigger(error)
+        except Exception:
+            log.failure("debugpy could not stop on the cell's exception")
 
     # -- requests --
 
@@ -285,8 +320,6 @@ class Debugger:
     async def _initialize(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._client is None:
             host, port = await listen(self._reactor)
-            if self.files.prefix not in cell.CELL_FILE_PREFIXES:
-                cell.CELL_FILE_PREFIXES.append(self.files.prefix)
             client = DAPClient(self._on_event, self._reactor)
             await ClientCreator(self._reactor, lambda: client).connectTCP(
                 host, port, timeout=10

@@ -33,6 +33,8 @@ from .._defer import branch
 from .switching import cell_running
 
 _STOP = object()
+#: ``lent.lease``: the reactor lent to this thread (a debugged await cell's step, see debugasync).
+lent = threading.local()
 
 
 def call_in_reactor(reactor: Any, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -46,6 +48,14 @@ def call_in_reactor(reactor: Any, f: Callable[..., Any], *args: Any, **kwargs: A
 
     if isInIOThread():
         return f(*args, **kwargs)
+    lease = getattr(lent, "lease", None)
+    if lease is not None:
+        # The reactor waits for this thread: give it back while this waits for it.
+        lease.__exit__(None, None, None)
+        try:
+            return call_in_reactor(reactor, f, *args, **kwargs)
+        finally:
+            lease.__enter__()
     results: queue.SimpleQueue[Any] = queue.SimpleQueue()
     started: dict[str, Deferred[Any]] = {}
 

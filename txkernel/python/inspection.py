@@ -18,6 +18,7 @@ import reprlib
 from collections.abc import Callable
 from typing import Any
 
+from txkernel.python.cell import label_of
 from txkernel.python.completion import EXPRESSION_PATTERN, resolve_expression
 
 __all__ = ["inspect", "help_text", "parse_help_request"]
@@ -241,7 +242,7 @@ def _file(obj: Any) -> str | None:
             # Frozen stdlib modules (3.11+) still record where they came from.
             module_file = getattr(_inspect.getmodule(target), "__file__", None)
             return module_file or found
-        return found
+        return label_of(found)
     return None
 
 

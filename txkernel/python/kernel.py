@@ -4,7 +4,9 @@ Protocol handling runs on the reactor thread (in the core); cell code runs on
 an execution thread (see :mod:`txkernel.python.executor`), so the heartbeat,
 control requests and the host application's own reactor work go on while a
 cell runs.  Cells with top-level ``await`` run as a coroutine on the reactor
-thread, like any Twisted async code, and may await Deferreds.
+thread, like any Twisted async code, and may await Deferreds (while the
+debugger is on, they are stepped on the execution thread: see
+:mod:`txkernel.python.debugasync`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .. import __version__
 from ..interpreter import MAIN, WORKER, BaseInterpreter, Execution, Host
 from ..request import Request
 from ..stdin import InputInterrupted, StdinNotAllowed, StdinUnreachable
-from . import cellhooks, cellwarnings, fdcapture, integrations
+from . import cellhooks, cellwarnings, debugasync, fdcapture, integrations
 from .cell import cell_filename, compile_cell, error_reply
 from .comm_inbox import CommInbox
 from .completeness import is_complete
@@ -358,14 +360,20 @@ class PythonKernel(BaseInterpreter):
         if help_request is not None:
             return self._help(*help_request)
         try:
+            name = cell_filename(cell.count, cell.counted)
             debugged = self._debugger.cell_filename(code) if self._debugger is not None else None
-            compiled = compile_cell(code, debugged or cell_filename(cell.count, cell.counted))
-            if compiled.is_async:
+            compiled = compile_cell(code, debugged or name, label=name)
+            if compiled.is_async and self._debugger is not None and self._debugger.started:
+                # Debugged: stepped on this thread, the reactor lent to each step.
+                debugasync.run(self._reactor, compiled.run_async(self.namespace), self.run_in_reactor)
+            elif compiled.is_async:
                 # The coroutine runs on the reactor, in this cell's context.
                 self.run_in_reactor(Deferred.fromCoroutine, compiled.run_async(self.namespace))
             else:
                 compiled.run(self.namespace)
         except BaseException as e:  # the user's exception, KeyboardInterrupt and SystemExit too
+            if self._debugger is not None:
+                self._debugger.cell_raised(e)  # the debugger's "uncaught" exceptions
             return error_reply(e)
         return {"status": "ok", "payload": cell.payload}
 
