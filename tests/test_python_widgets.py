@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from txkernel.python import PythonKernel
+from txkernel.testing import serve_kernel
 
 from .helpers import blocking_client, connect, serve, wait_for
 from .test_python_launched import LaunchedKernelTestCase
@@ -25,7 +26,8 @@ class WidgetTestCase(TestCase):
 
     async def start(self):
         self.kernel = PythonKernel()
-        self.service = await serve(self, self.kernel)
+        self.served = await serve_kernel(self, self.kernel, client=False)
+        self.service = self.served.service
         self.client = await connect(self, self.service)
         return self.client
 
@@ -299,7 +301,7 @@ class NoDeadlockTests(WidgetTestCase):
         self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 1}})
         second = self.execute("list(seen)")
         self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 2}})
-        await self.client.kernel_info(channel="control")  # the messages have arrived
+        await self.served.received(2, "comm_msg")  # both arrived while the cell runs
         gate.set()
         one, two = await first, await second
         self.assertEqual(one.of_type("execute_result")[0]["content"]["data"]["text/plain"], "0")
