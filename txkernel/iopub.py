@@ -108,9 +108,11 @@ class IOPubThread(SocketThread):
         hwm: int = DEFAULT_HWM,
         stall_timeout: float = STALL_TIMEOUT,
         max_queued_bytes: int = MAX_QUEUED_BYTES,
+        socket_options: Sequence[tuple[int, Any]] = (),
     ) -> None:
         super().__init__(reactor, "txkernel-iopub")
         self._address = address
+        self._socket_options = list(socket_options)
         self._on_subscribe = on_subscribe
         self._hwm = hwm
         self._stall_timeout = stall_timeout
@@ -179,6 +181,8 @@ class IOPubThread(SocketThread):
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOPIC_BYTES)
             sock.setsockopt(zmq.LINGER, 3000)
+            for option, value in self._socket_options:  # CurveZMQ
+                sock.setsockopt(option, value)
             sock.bind(self._address)
             endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:

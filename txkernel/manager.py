@@ -64,6 +64,7 @@ from twisted.python.failure import Failure
 from ._defer import branch
 from .client import CHANNELS, KernelClient, KernelDied, KernelTimeout
 from .connection import ConnectionInfo, runtime_dir, write_connection_file
+from .curve import CurveClient
 from .wire import Message
 
 log = Logger()
@@ -174,6 +175,10 @@ class KernelManager:
     ``autorestart`` (default False) restarts a kernel that dies by itself;
     ``restart_limit`` and ``stable_start_time`` say when to give up (see the
     module docstring, :meth:`on_restart` and :meth:`on_dead`).
+
+    ``curve`` (a :class:`txkernel.curve.CurveClient`) is what its clients
+    connect with to a kernel that its kernelspec starts with a CurveZMQ
+    server key (``--curve-secret-key``).
     """
 
     def __init__(
@@ -191,6 +196,7 @@ class KernelManager:
         autorestart: bool = False,
         restart_limit: int = 5,
         stable_start_time: float = 10.0,
+        curve: CurveClient | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor
@@ -217,6 +223,9 @@ class KernelManager:
         self.autorestart = autorestart
         self.restart_limit = restart_limit
         self.stable_start_time = stable_start_time
+        #: The CurveZMQ keys this manager's clients connect with (for a
+        #: kernelspec that starts its kernel with a server key).
+        self.curve = curve
         self._restart_watchers: list[Callable[[KernelExit], object]] = []
         self._dead_watchers: list[Callable[[KernelExit], object]] = []
         #: When the running kernel became ready (reactor seconds), else None.
@@ -367,7 +376,7 @@ class KernelManager:
         self._protocol = protocol
         protocol.ended.addCallback(self._ended, protocol)
         assert self.connection_info is not None
-        control = KernelClient(self.connection_info, reactor=self._reactor)
+        control = KernelClient(self.connection_info, reactor=self._reactor, curve=self.curve)
         control.start(("shell", "control", "iopub"))
         self._control = control
         return self._wait_until_ready(protocol, control).addCallback(self._became_ready)
@@ -497,7 +506,7 @@ class KernelManager:
         """
         if self.connection_info is None:
             raise RuntimeError("the kernel has not been started")
-        client = KernelClient(self.connection_info, reactor=self._reactor)
+        client = KernelClient(self.connection_info, reactor=self._reactor, curve=self.curve)
         client.interrupter = self.interrupt
         client.start()
         self._clients.append(client)
