@@ -281,3 +281,65 @@ class ExposureWarningTests(TestCase):
         self.assertIn("encrypted (CurveZMQ)", seen[0])
         self.assertNotIn("plain text", seen[0])
         self.assertIn("plain text", seen[1])
+
+
+class LaunchedByJupyterClientTests(TestCase):
+    timeout = 60
+
+    async def test_jupyter_client_provisions_the_keys_and_the_kernel_uses_them(self) -> None:
+        _needs_curve()
+        import json
+
+        from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from txkernel.connection import parse_connection_info
+
+        kernels = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(kernels, "tx-curve"))
+        spec = {
+            "argv": [sys.executable, "-m", "txkernel", "-f", "{connection_file}"],
+            "display_name": "txkernel (Curve)",
+            "language": "python",
+            "env": {"PYTHONPATH": REPO_ROOT},
+            # What jupyter_client 8.10 reads before it provisions Curve keys.
+            "metadata": {"supported_encryption": ["curve"]},
+        }
+        with open(os.path.join(kernels, "tx-curve", "kernel.json"), "w") as f:
+            json.dump(spec, f)
+        thread = OtherThread(self)
+
+        def start():
+            km = KernelManager(
+                kernel_name="tx-curve",
+                kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
+                transport_encryption="required",
+            )
+            km.start_kernel()
+            return km
+
+        km = await thread.run(start)
+
+        def stop() -> None:
+            if km.is_alive():
+                km.shutdown_kernel(now=False)
+            km.cleanup_resources()
+
+        self.addCleanup(thread.run, stop)
+        info = parse_connection_info(km.get_connection_info(session=False))
+        self.assertTrue(info.curve_publickey)
+        ours = KernelClient(info)
+        ours.start()
+        self.addCleanup(ours.stop)
+        await ours.wait_for_ready(timeout=30)
+        self.assertEqual((await ours.execute("print('provisioned')")).stream_text(), "provisioned\n")
+        plain = KernelClient(replace(info, curve_publickey="", curve_secretkey=""))
+        plain.start()
+        self.addCleanup(plain.stop)
+        try:
+            await plain.kernel_info(timeout=1)
+        except (zmq.Again, KernelTimeout):
+            pass
+        else:
+            self.fail("a plain client was answered")
+        await thread.run(stop)
