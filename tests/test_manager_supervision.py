@@ -180,3 +180,38 @@ class RestarterTests(ManagerTestCase):
         self.assertEqual(ended.signal, signal.SIGKILL)
         self.assertEqual((await client.execute("print('back')")).stream_text(), "back\n")
         await manager.shutdown()
+
+
+#: Runs the kernel the first time, fails at once every later time (a marker
+#: file tells them apart): a kernel that cannot be started again.
+_ONCE = (
+    "import os, sys\n"
+    "marker = sys.argv[1]\n"
+    "if os.path.exists(marker):\n"
+    "    sys.exit('not again')\n"
+    "open(marker, 'w').close()\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'txkernel', '-f', sys.argv[2]])\n"
+)
+
+
+class RestartFailureTests(ManagerTestCase):
+    async def test_a_restart_that_fails_counts_and_the_manager_gives_up(self) -> None:
+        import sys
+
+        from .helpers import REPO_ROOT
+
+        marker = os.path.abspath(self.mktemp())
+        self.spec(
+            "once",
+            argv=[sys.executable, "-c", _ONCE, marker, "{connection_file}"],
+            env={"PYTHONPATH": REPO_ROOT},
+        )
+        manager = self.manager("once", autorestart=True, restart_limit=1, stable_start_time=600)
+        manager.on_restart(lambda ended: self.fail("restarted a kernel that cannot start"))
+        dead: Deferred[KernelExit] = Deferred()
+        manager.on_dead(dead.callback)
+        await manager.start()
+        os.kill(manager.pid, signal.SIGKILL)
+        ended = await dead  # the one restart allowed failed: no second try
+        self.assertEqual(ended.exit_code, 1)
+        self.assertFalse(manager.is_alive)
