@@ -10,6 +10,8 @@
   ``python -m txkernel install --remote TARGET ...`` writes one for a
   gateway (Enterprise Gateway, gateway_provisioners; see
   ``txkernel/remote_kernelspecs.py``).
+- ``python -m txkernel curve-keygen NAME`` writes a CurveZMQ keypair for
+  ``--curve-secret-key`` (see :mod:`txkernel.curve`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept a connection file whose key is empty (unsigned messages)",
     )
+    parser.add_argument(
+        "--curve-secret-key",
+        metavar="FILE",
+        help="CurveZMQ secret key file (see curve-keygen): encrypt all five sockets",
+    )
     return parser
 
 
@@ -53,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from .kernelspec import main as kernelspec_main
 
         return kernelspec_main(argv)
+    if argv and argv[0] == "curve-keygen":
+        from .curve import keygen_main
+
+        return keygen_main(argv[1:])
     args = _parser().parse_args(argv)
     return serve(args)
 
@@ -78,10 +89,11 @@ def serve(args: argparse.Namespace) -> int:
     from .interpreter import MAIN
     from .parent import ParentWatcher, launched_by_jupyter
     from .service import KernelService
-    from .tap import load_kernel_class
+    from .tap import curve_option, load_kernel_class
 
     try:
         kernel_class = load_kernel_class(args.kernel)
+        curve = curve_option(args.curve_secret_key, usage.UsageError)
         info = (
             read_connection_file(args.connection_file, args.allow_empty_key)
             if args.connection_file
@@ -120,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
         ip=args.ip,
         transport=args.transport,
         on_shutdown=lambda restart: finished.set(),
+        curve=curve,
     )
     # The threads started from here on (IOPub, heartbeat, the reactor and
     # what it starts) leave SIGINT and SIGTERM to the main thread: CPython runs

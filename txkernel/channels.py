@@ -69,8 +69,11 @@ class KernelSockets:
         stdin_patience: float = STDIN_PATIENCE,
         limits: Limits = DEFAULT_LIMITS,
         iopub_stall_timeout: float = STALL_TIMEOUT,
+        socket_options: Sequence[tuple[int, Any]] = (),
     ) -> None:
         self._reactor = reactor
+        #: Set on all five sockets before binding (CurveZMQ, see txkernel.curve).
+        self._socket_options = list(socket_options)
         self.stdin_patience = stdin_patience
         self.info = info
         self._on_message = on_message
@@ -113,7 +116,8 @@ class KernelSockets:
                         (zmq.RCVHWM, ROUTER_RCVHWM),
                     ]
                     # stdin is addressed to one frontend: know when it is absent.
-                    + ([(zmq.ROUTER_MANDATORY, 1)] if channel == "stdin" else []),
+                    + ([(zmq.ROUTER_MANDATORY, 1)] if channel == "stdin" else [])
+                    + self._socket_options,
                     limit=read_limit,
                 )
                 self._routers[channel] = sock
@@ -124,9 +128,12 @@ class KernelSockets:
                 self._welcome,
                 self._iopub_hwm,
                 self._iopub_stall_timeout,
+                socket_options=self._socket_options,
             )
             ports["iopub"] = self._bind("iopub", lambda _addr: self._iopub.start())
-            self._heartbeat = Heartbeat(self._reactor, self.info.endpoint("hb"))
+            self._heartbeat = Heartbeat(
+                self._reactor, self.info.endpoint("hb"), self._socket_options
+            )
             ports["hb"] = self._bind("hb", lambda _addr: self._heartbeat.start())
         except BaseException:
             self._abandon()

@@ -8,7 +8,11 @@ Talks to any kernel (txkernel's, ipykernel, ...) from its connection info::
     result = await client.execute("1 + 1")
     result.reply["content"]["status"], result.outputs
 
-All sockets are read and written on the reactor thread.
+All sockets are read and written on the reactor thread, but for the
+heartbeat monitor's (:meth:`KernelClient.monitor_heartbeat`), which has a
+thread of its own (``txkernel.heartbeat_monitor``).  With ``curve`` (a
+:class:`txkernel.curve.CurveClient`) every socket is a CurveZMQ client of a
+kernel started with the matching server key.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from twisted.python.failure import Failure
 from ._defer import branch
 from ._zmq import ZmqSocket, make_factory
 from .connection import ConnectionInfo
+from .curve import CurveClient
+from .heartbeat_monitor import HeartbeatMonitor, HeartbeatPinger
 from .wire import Message, Wire, WireError
 
 #: The five channels of a kernel connection.
@@ -122,15 +128,33 @@ class _Pending:
 
 
 class KernelClient:
-    """Connects to a kernel's five sockets and speaks the Jupyter protocol."""
+    """Connects to a kernel's five sockets and speaks the Jupyter protocol.
+
+    ``curve`` (a :class:`txkernel.curve.CurveClient`: the kernel's public key
+    and this client's keypair) encrypts every channel with CurveZMQ; a
+    kernel serving with a server key answers no client without it.
+    """
 
     def __init__(
-        self, info: ConnectionInfo, reactor: Any = None, username: str = "txkernel"
+        self,
+        info: ConnectionInfo,
+        reactor: Any = None,
+        username: str = "txkernel",
+        curve: CurveClient | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
         self.info = info
+        if curve is None and info.curve_publickey:
+            # A connection file with a Curve keypair (jupyter_client 8.10's
+            # fields): its public key, and a fresh keypair of our own.
+            curve = CurveClient(info.curve_publickey.encode("ascii"))
+        self.curve = curve
+        self._curve_options = curve.socket_options() if curve is not None else []
+        self._monitor: HeartbeatMonitor | None = None
+        self._pinger: HeartbeatPinger | None = None
+        self._death_watchers: list[Callable[[KernelDied], object]] = []
         self.wire = Wire(info.key, info.signature_scheme, username=username)
         self._factory: Any = None
         self._sockets: dict[str, ZmqSocket] = {}
@@ -175,13 +199,15 @@ class KernelClient:
                 self._factory,
                 kind,
                 lambda frames, ch=channel: self._received(ch, frames),
-                options=options,
+                options=options + self._curve_options,
             )
             sock.connect(self.info.endpoint(channel))
             self._sockets[channel] = sock
 
     def stop(self) -> None:
-        """Close every socket; pending requests fail with ``KernelTimeout``."""
+        """Close every socket (and the heartbeat monitor's thread); pending
+        requests fail with ``KernelTimeout``."""
+        self._stop_monitor()
         self.fail_pending(KernelTimeout("client stopped"))
         for sock in self._sockets.values():
             sock.shutdown()
@@ -207,6 +233,71 @@ class KernelClient:
             if timer.active():
                 timer.cancel()
             d.errback(reason)
+
+    # -- watching the heartbeat --
+
+    def monitor_heartbeat(self, interval: float = 1.0, misses: int = 3) -> None:
+        """Ping the kernel's heartbeat every ``interval`` seconds (from a thread
+        of its own) and declare the kernel dead once ``misses`` pings in a row
+        went unanswered: pending requests then fail with :class:`KernelDied`
+        and :meth:`on_death` watchers are called.  A kernel that answers
+        again is watched again (and reported again if it stops again).
+
+        For a client on a kernel this program did not start; a
+        :class:`~txkernel.manager.KernelManager` knows when its kernel
+        process ends without it.  :meth:`stop` ends the monitoring.
+        """
+        if self._monitor is not None:
+            raise RuntimeError("the heartbeat is already monitored")
+        monitor = HeartbeatMonitor(
+            lambda token: pinger.ping(token),
+            on_lost=self._heartbeat_lost,
+            on_back=lambda: log.info("The kernel answers its heartbeat again"),
+            interval=interval,
+            misses=misses,
+            reactor=self._reactor,
+        )
+        pinger = HeartbeatPinger(
+            self._reactor, self.info.endpoint("hb"), monitor.echoed, self._curve_options
+        )
+        self._monitor, self._pinger = monitor, pinger
+        monitor.start()
+
+    @property
+    def beating(self) -> bool:
+        """False once :meth:`monitor_heartbeat` has declared the kernel dead
+        (until it answers again); True otherwise."""
+        return self._monitor is None or self._monitor.beating
+
+    def on_death(self, watcher: Callable[[KernelDied], object]) -> Callable[[], None]:
+        """Call ``watcher(reason)`` (a :class:`KernelDied`) each time the heartbeat
+        monitor declares the kernel dead; returns an unwatch function."""
+        self._death_watchers.append(watcher)
+        return lambda: (
+            self._death_watchers.remove(watcher) if watcher in self._death_watchers else None
+        )
+
+    def _heartbeat_lost(self) -> None:
+        assert self._monitor is not None
+        reason = KernelDied(
+            f"the kernel stopped answering its heartbeat "
+            f"({self._monitor.misses} pings unanswered in {self._monitor.lost_after:g} s)"
+        )
+        log.warn("{reason}", reason=reason)
+        self.fail_pending(reason)
+        for watcher in list(self._death_watchers):
+            try:
+                watcher(reason)
+            except Exception:
+                log.failure("A kernel death watcher failed")
+
+    def _stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+        if self._pinger is not None:
+            self._pinger.stop()
+            self._pinger = None
 
     def pending_requests(self) -> list[str]:
         """The message types of the requests waiting for an answer, oldest first."""
@@ -275,8 +366,12 @@ class KernelClient:
             lambda _: self._cancelled(msg_id, interrupt_on_cancel),
         )
         pending.interrupt = interrupt_on_cancel
+        try:
+            # zmq.Again: no connection takes it (as with a failed CurveZMQ handshake).
+            self._socket(channel).send(self.wire.serialize(msg))
+        except zmq.ZMQError as e:
+            return fail(e)
         self._pending[msg_id] = pending
-        self._socket(channel).send(self.wire.serialize(msg))
         if timeout is not None:
             pending.timer = self._reactor.callLater(
                 timeout, self._timed_out, msg_id, msg_type
@@ -539,10 +634,13 @@ class KernelClient:
         sock = self._socket("hb")
         self._hb_count += 1
         token = b"ping-%d-" % self._hb_count + os.urandom(4).hex().encode()
+        try:
+            sock.send([token])
+        except zmq.ZMQError as e:
+            return fail(e)
         d: Deferred[float] = Deferred()
         timer = self._reactor.callLater(timeout, self._hb_timed_out, token)
         self._hb_waiting[token] = (d, self._reactor.seconds(), timer)
-        sock.send([token])
         return d
 
     # -- incoming --

@@ -30,6 +30,10 @@ class ConnectionInfo:
 
     A port of 0 means "not chosen yet": the kernel binds a free one and the
     real number is filled in with :meth:`with_ports`.
+
+    ``curve_publickey`` and ``curve_secretkey`` (Z85, empty when unused) are
+    the kernel's CurveZMQ keypair, in the fields jupyter_client 8.10 and
+    ipykernel 7.4 use (see :mod:`txkernel.curve`).
     """
 
     ip: str = "127.0.0.1"
@@ -42,6 +46,8 @@ class ConnectionInfo:
     key: str = field(default_factory=lambda: secrets.token_hex(32))
     signature_scheme: str = "hmac-sha256"
     kernel_name: str = ""
+    curve_publickey: str = ""
+    curve_secretkey: str = ""
 
     def port(self, channel: str) -> int:
         """The port (or ipc suffix) of one channel."""
@@ -59,8 +65,12 @@ class ConnectionInfo:
         return replace(self, **{ch + "_port": p for ch, p in ports.items()})
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of a connection file."""
-        return asdict(self)
+        """The JSON object of a connection file (no Curve fields when unused)."""
+        data = asdict(self)
+        for name in ("curve_publickey", "curve_secretkey"):
+            if not data[name]:
+                del data[name]
+        return data
 
 
 def _fail(path: str, reason: str) -> ConnectionFileError:
@@ -115,12 +125,22 @@ def parse_connection_info(
     if scheme not in SIGNATURE_SCHEMES:
         raise _fail(path, f"unsupported signature_scheme {scheme!r}")
     kernel_name = data.get("kernel_name", "")
+    curve = {}
+    if "curve_publickey" in data or "curve_secretkey" in data:
+        for name in ("curve_publickey", "curve_secretkey"):
+            value = data.get(name)
+            if isinstance(value, bytes):
+                value = value.decode("ascii", "replace")
+            if not isinstance(value, str) or len(value) != 40:
+                raise _fail(path, f"{name!r} must be a 40-character Z85 key (give both or neither)")
+            curve[name] = value
     return ConnectionInfo(
         ip=ip,
         transport=transport,
         key=key,
         signature_scheme=scheme,
         kernel_name=kernel_name if isinstance(kernel_name, str) else "",
+        **curve,
         **ports,
     )
 

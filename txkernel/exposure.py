@@ -31,7 +31,15 @@ def is_loopback(ip: str) -> bool:
 
 def warn_about_exposure(info: ConnectionInfo) -> None:
     """Log a warning for each way ``info`` exposes the kernel beyond its user."""
-    if info.transport == "tcp" and not is_loopback(info.ip):
+    if info.transport == "tcp" and not is_loopback(info.ip) and info.curve_secretkey:
+        log.warn(
+            "txkernel: WARNING: binding {ip}, beyond loopback. The traffic is "
+            "encrypted (CurveZMQ), but anyone who can reach these ports and has "
+            "the public key and the connection key can run code as this user; "
+            "see SECURITY.rst.",
+            ip=info.ip,
+        )
+    elif info.transport == "tcp" and not is_loopback(info.ip):
         log.warn(
             "txkernel: WARNING: binding {ip}, beyond loopback. Anyone who can "
             "reach these ports and has the key can run code as this user, and "

@@ -9,6 +9,7 @@ make it wait for the GIL.  Stopping terminates that context.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import zmq
@@ -26,9 +27,12 @@ MAX_PING_BYTES = 64 * 1024
 class Heartbeat(SocketThread):
     """Owns the heartbeat ROUTER socket in a thread of its own."""
 
-    def __init__(self, reactor: Any, address: str) -> None:
+    def __init__(
+        self, reactor: Any, address: str, socket_options: Sequence[tuple[int, Any]] = ()
+    ) -> None:
         super().__init__(reactor, "txkernel-heartbeat")
         self._address = address
+        self._socket_options = list(socket_options)
         self._context = zmq.Context()
 
     def stop(self) -> Deferred[None]:
@@ -44,6 +48,8 @@ class Heartbeat(SocketThread):
         try:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_PING_BYTES)
+            for option, value in self._socket_options:  # CurveZMQ
+                sock.setsockopt(option, value)
             sock.bind(self._address)
             endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:

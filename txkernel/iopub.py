@@ -118,10 +118,12 @@ class IOPubThread(SocketThread):
         hwm: int = DEFAULT_HWM,
         stall_timeout: float = STALL_TIMEOUT,
         max_queued_bytes: int = MAX_QUEUED_BYTES,
+        socket_options: Sequence[tuple[int, Any]] = (),
     ) -> None:
         super().__init__(reactor, "txkernel-iopub")
         self._address = address
         self._welcome = welcome
+        self._socket_options = list(socket_options)
         self._hwm = hwm
         self._stall_timeout = stall_timeout
         self._max_queued_bytes = max_queued_bytes
@@ -214,6 +216,8 @@ class IOPubThread(SocketThread):
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOPIC_BYTES)
             sock.setsockopt(zmq.LINGER, 3000)
+            for option, value in self._socket_options:  # CurveZMQ
+                sock.setsockopt(option, value)
             sock.bind(self._address)
             endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode("ascii")
         except BaseException as e:

@@ -24,6 +24,20 @@ file (free loopback ports, a random key) is written with mode 0600 in the
 Jupyter runtime directory and removed at shutdown.  Interrupts follow the
 spec's ``interrupt_mode``: SIGINT, or an ``interrupt_request`` on control.
 
+The kernel runs in a session (and process group) of its own, as with
+jupyter_client's ``start_new_session``: SIGINT and SIGKILL go to the whole
+group, so what a cell started (a subprocess, a shell pipeline) is
+interrupted or killed with the kernel, and once the kernel process has
+ended whatever is left of its group is killed.
+
+With ``autorestart=True`` (off by default) a kernel that dies without the
+manager ending it is started again on the same connection file, as
+jupyter_client's ``KernelRestarter`` does: :meth:`KernelManager.on_restart`
+watchers hear of each restart; after ``restart_limit`` restarts in a row of
+a kernel that died within ``stable_start_time`` seconds of being ready (or
+before), the manager gives up and :meth:`KernelManager.on_dead` watchers are
+told.
+
 Everything here runs on the reactor thread.
 """
 
@@ -50,6 +64,7 @@ from twisted.python.failure import Failure
 from ._defer import branch
 from .client import CHANNELS, KernelClient, KernelDied, KernelTimeout
 from .connection import ConnectionInfo, runtime_dir, write_connection_file
+from .curve import CurveClient
 from .wire import Message
 
 log = Logger()
@@ -82,6 +97,30 @@ class KernelExit:
         return f"the kernel exited with status {self.exit_code}"
 
 
+#: Run by this interpreter before the kernel: a new session, then the kernel
+#: itself in the same process (``spawnProcess`` has no ``start_new_session``).
+_NEW_SESSION = "import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+def _in_new_session(argv: list[str]) -> list[str]:
+    """``argv`` run as the leader of a new session (so its pid is its group's id)."""
+    if not hasattr(os, "setsid"):  # pragma: no cover - not POSIX
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _NEW_SESSION, *argv]
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to the process group ``pgid``; False when it has no process."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        log.warn("Not allowed to signal the kernel's process group {pgid}", pgid=pgid)
+        return False
+    return True
+
+
 class _KernelProcess(ProcessProtocol):
     """One kernel process; ``ended`` fires with its exit status and signal."""
 
@@ -89,6 +128,14 @@ class _KernelProcess(ProcessProtocol):
         self.ended: Deferred[tuple[int | None, int | None]] = Deferred()
         self.output = b""
         self._keep = keep_output
+        #: The kernel's process group once it runs in a session of its own.
+        self.pgid: int | None = None
+
+    def processExited(self, reason: Failure) -> None:
+        # What the kernel started and left behind goes with it (and with it
+        # the pipes it inherited, which processEnded waits for).
+        if self.pgid is not None:
+            _signal_group(self.pgid, signal.SIGKILL)
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if self._keep:
@@ -124,6 +171,14 @@ class KernelManager:
     With ``keep_output`` > 0 the last that many bytes of the kernel's
     stdout/stderr are kept (``output``) and quoted when it dies before being
     ready; otherwise the kernel writes to this process's stdout and stderr.
+
+    ``autorestart`` (default False) restarts a kernel that dies by itself;
+    ``restart_limit`` and ``stable_start_time`` say when to give up (see the
+    module docstring, :meth:`on_restart` and :meth:`on_dead`).
+
+    ``curve`` (a :class:`txkernel.curve.CurveClient`) is what its clients
+    connect with to a kernel that its kernelspec starts with a CurveZMQ
+    server key (``--curve-secret-key``).
     """
 
     def __init__(
@@ -138,6 +193,10 @@ class KernelManager:
         ready_timeout: float = 60.0,
         ip: str = "127.0.0.1",
         keep_output: int = 0,
+        autorestart: bool = False,
+        restart_limit: int = 5,
+        stable_start_time: float = 10.0,
+        curve: CurveClient | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor
@@ -155,11 +214,26 @@ class KernelManager:
         self.connection_info: ConnectionInfo | None = None
         self.connection_file: str | None = None
         self._process: Any = None
+        self._pgid: int | None = None
         self._protocol: _KernelProcess | None = None
         self._control: KernelClient | None = None
         self._clients: list[KernelClient] = []
         self._death_watchers: list[Callable[[KernelExit], object]] = []
         self._ending = False
+        self.autorestart = autorestart
+        self.restart_limit = restart_limit
+        self.stable_start_time = stable_start_time
+        #: The CurveZMQ keys this manager's clients connect with (for a
+        #: kernelspec that starts its kernel with a server key).
+        self.curve = curve
+        self._restart_watchers: list[Callable[[KernelExit], object]] = []
+        self._dead_watchers: list[Callable[[KernelExit], object]] = []
+        #: When the running kernel became ready (reactor seconds), else None.
+        self._ready_at: float | None = None
+        #: Automatic restarts since the kernel last ran for stable_start_time.
+        self._quick_restarts = 0
+        self._restarting: Deferred[Any] | None = None
+        self._closing = False
 
     # -- state --
 
@@ -187,10 +261,23 @@ class KernelManager:
     def on_death(self, watcher: Callable[[KernelExit], object]) -> Callable[[], None]:
         """Call ``watcher(exit)`` (a :class:`KernelExit`) whenever the kernel
         process ends without the manager ending it; returns an unwatch
-        function.  The manager does not restart it by itself: call
-        :meth:`restart` from the watcher to do so."""
-        self._death_watchers.append(watcher)
-        return lambda: self._death_watchers.remove(watcher) if watcher in self._death_watchers else None
+        function.  Unless ``autorestart`` is on, the manager does not restart
+        it by itself: call :meth:`restart` from the watcher to do so."""
+        return _watch(self._death_watchers, watcher)
+
+    def on_restart(self, watcher: Callable[[KernelExit], object]) -> Callable[[], None]:
+        """Call ``watcher(exit)`` each time ``autorestart`` has started the kernel
+        again after it ended with ``exit``, once the new kernel is ready and
+        the manager's clients are subscribed to it; returns an unwatch
+        function."""
+        return _watch(self._restart_watchers, watcher)
+
+    def on_dead(self, watcher: Callable[[KernelExit], object]) -> Callable[[], None]:
+        """Call ``watcher(exit)`` when ``autorestart`` gives up: the kernel
+        ended with ``exit`` (or failed to start again) after ``restart_limit``
+        quick restarts in a row; it stays stopped until :meth:`start` or
+        :meth:`restart`.  Returns an unwatch function."""
+        return _watch(self._dead_watchers, watcher)
 
     # -- life cycle --
 
@@ -206,6 +293,8 @@ class KernelManager:
         """
         if self.is_alive:
             return _failed(RuntimeError("the kernel is already running"))
+        self._quick_restarts = 0
+        self._closing = False
         try:
             self.kernel_spec = self._find_spec()
             if self.connection_info is None:
@@ -273,16 +362,28 @@ class KernelManager:
             {0: "w", 1: "r", 2: "r"} if self._keep_output else {0: "w", 1: 1, 2: 2}
         )
         self._ending = False
+        self._ready_at = None
+        launched = _in_new_session(argv)
         self._process = self._reactor.spawnProcess(
-            protocol, argv[0], argv, env=self._environment(), path=self._cwd, childFDs=child_fds
+            protocol,
+            launched[0],
+            launched,
+            env=self._environment(),
+            path=self._cwd,
+            childFDs=child_fds,
         )
+        self._pgid = protocol.pgid = self._process.pid if launched is not argv else None
         self._protocol = protocol
         protocol.ended.addCallback(self._ended, protocol)
         assert self.connection_info is not None
-        control = KernelClient(self.connection_info, reactor=self._reactor)
+        control = KernelClient(self.connection_info, reactor=self._reactor, curve=self.curve)
         control.start(("shell", "control", "iopub"))
         self._control = control
-        return self._wait_until_ready(protocol, control)
+        return self._wait_until_ready(protocol, control).addCallback(self._became_ready)
+
+    def _became_ready(self, reply: Message) -> Message:
+        self._ready_at = self._reactor.seconds()
+        return reply
 
     def _wait_until_ready(
         self, protocol: _KernelProcess, control: KernelClient
@@ -323,17 +424,62 @@ class KernelManager:
         return result
 
     def _report_end(self, ended: KernelExit) -> None:
+        was_ready = self._ready_at is not None
         if not ended.expected:
             log.warn("Kernel {name}: {ended}", name=self.kernel_name, ended=ended)
-            for watcher in list(self._death_watchers):
-                try:
-                    watcher(ended)
-                except Exception:
-                    log.failure("A kernel death watcher failed")
+            _tell(self._death_watchers, ended, "death")
         reason = KernelDied("the kernel was restarted" if self._ending else str(ended))
         for client in [*self._clients, self._control]:
             if client is not None:
                 client.fail_pending(reason)
+        # A kernel that dies before it is ready fails the start that launched
+        # it; an automatic restart handles that failure itself.
+        if not ended.expected and was_ready and self.autorestart and not self._closing:
+            self._reactor.callLater(0, self._restart_after, ended)
+
+    # -- the automatic restarter --
+
+    def _restart_after(self, ended: KernelExit) -> None:
+        """Start the kernel again after it ``ended`` by itself, or give up."""
+        if self._closing or self.is_alive or self._restarting is not None:
+            return
+        ready_at = self._ready_at
+        quick = ready_at is None or self._reactor.seconds() - ready_at < self.stable_start_time
+        self._quick_restarts = self._quick_restarts + 1 if quick else 1
+        if self._quick_restarts > self.restart_limit:
+            log.error(
+                "Kernel {name} died {count} times in a row within {stable:g} s "
+                "of starting: not restarting it again",
+                name=self.kernel_name,
+                count=self._quick_restarts,
+                stable=self.stable_start_time,
+            )
+            _tell(self._dead_watchers, ended, "dead-kernel")
+            return
+        log.info(
+            "Restarting kernel {name} ({count} of at most {limit} quick restarts)",
+            name=self.kernel_name,
+            count=self._quick_restarts,
+            limit=self.restart_limit,
+        )
+        restarting = self._restart(now=True)
+        self._restarting = restarting
+
+        def restarted(_: Message) -> None:
+            self._restarting = None
+            _tell(self._restart_watchers, ended, "restart")
+
+        def failed(failure: Failure) -> None:
+            self._restarting = None
+            log.warn(
+                "Restarting kernel {name} failed: {reason}",
+                name=self.kernel_name,
+                reason=failure.getErrorMessage(),
+            )
+            self._ready_at = None
+            self.wait_for_exit().addCallback(self._restart_after)
+
+        restarting.addCallbacks(restarted, failed)
 
     def wait_for_exit(self) -> Deferred[KernelExit]:
         """Fires with the :class:`KernelExit` of the current process once it ends
@@ -360,7 +506,7 @@ class KernelManager:
         """
         if self.connection_info is None:
             raise RuntimeError("the kernel has not been started")
-        client = KernelClient(self.connection_info, reactor=self._reactor)
+        client = KernelClient(self.connection_info, reactor=self._reactor, curve=self.curve)
         client.interrupter = self.interrupt
         client.start()
         self._clients.append(client)
@@ -382,6 +528,11 @@ class KernelManager:
         restart) and start it again on the same connection file, so clients
         stay connected; fires with the new kernel's ``kernel_info_reply``.
         Requests pending at the restart fail with :class:`KernelDied`."""
+        self._quick_restarts = 0
+        self._closing = False
+        return self._restart(now)
+
+    def _restart(self, now: bool) -> Deferred[Message]:
         d: Deferred[Any] = self._stop(now, restart=True)
         d.addCallback(lambda _: self._launch(self._argv()))
         return d.addCallback(self._clients_ready)
@@ -396,8 +547,14 @@ class KernelManager:
         """End the kernel: a ``shutdown_request`` (unless ``now``), up to
         ``shutdown_grace`` seconds for the process to end, then SIGKILL.
         Fires with its :class:`KernelExit` once it has ended, its clients
-        are stopped and the connection file is removed."""
-        d = self._stop(now, restart=False)
+        are stopped and the connection file is removed.  An automatic
+        restart under way is let finish first (and none follows)."""
+        self._closing = True
+        if self._restarting is not None:
+            d: Deferred[KernelExit] = branch(self._restarting)
+            d.addBoth(lambda _: self._stop(now, restart=False))
+        else:
+            d = self._stop(now, restart=False)
 
         def cleaned(ended: KernelExit) -> KernelExit:
             for client in self._clients:
@@ -441,10 +598,31 @@ class KernelManager:
         self._signal("KILL")
 
     def _signal(self, name: str) -> None:
+        """Send SIG``name`` to the kernel's process group (to the kernel alone
+        while it has not made its session yet)."""
+        if not self.is_alive:
+            return
+        if self._pgid is not None and _signal_group(self._pgid, getattr(signal, "SIG" + name)):
+            return
         try:
             self._process.signalProcess(name)
         except ProcessExitedAlready:
             pass
+
+
+def _watch(
+    watchers: list[Callable[[KernelExit], object]], watcher: Callable[[KernelExit], object]
+) -> Callable[[], None]:
+    watchers.append(watcher)
+    return lambda: watchers.remove(watcher) if watcher in watchers else None
+
+
+def _tell(watchers: list[Callable[[KernelExit], object]], ended: KernelExit, what: str) -> None:
+    for watcher in list(watchers):
+        try:
+            watcher(ended)
+        except Exception:
+            log.failure("A kernel {what} watcher failed", what=what)
 
 
 def _failed(reason: Any) -> Deferred[Any]:

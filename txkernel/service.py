@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from twisted.application.service import Service
@@ -24,12 +25,14 @@ from twisted.logger import Logger
 
 from ._defer import branch
 from .connection import (
+    ConnectionFileError,
     ConnectionInfo,
     new_connection_file_path,
     read_connection_file,
     write_connection_file,
 )
 from .core import KernelCore
+from .curve import CurveError, CurveServer
 from .interpreter import Interpreter
 from .wire import Wire
 
@@ -72,6 +75,10 @@ class KernelService(Service):
     default each KernelService gets its own (``txkernel``, ``txkernel-2``,
     ``txkernel-3``, ... in the order they are made), so several kernels fit
     under one parent.
+
+    ``curve`` (a :class:`txkernel.curve.CurveServer`, the kernel's CurveZMQ
+    secret key) makes all five sockets CurveZMQ servers: traffic is
+    encrypted and only clients that know the matching public key connect.
     """
 
     #: Seconds stopping waits for the kernel to detach (a running cell to
@@ -90,6 +97,7 @@ class KernelService(Service):
         reactor: Any = None,
         stdin_patience: float = 2.0,
         name: str | None = None,
+        curve: CurveServer | None = None,
     ) -> None:
         self.name = name if name is not None else _unique_name()
         self.kernel = kernel
@@ -101,6 +109,7 @@ class KernelService(Service):
         self._on_shutdown = on_shutdown
         self._iopub_hwm = iopub_hwm
         self._stdin_patience = stdin_patience
+        self.curve = curve
         self._reactor = reactor
         self._sockets: Any = None
         self._owns_file = False
@@ -112,6 +121,15 @@ class KernelService(Service):
         if self.connection_file and os.path.exists(self.connection_file):
             return read_connection_file(self.connection_file)
         return ConnectionInfo(ip=self._ip, transport=self._transport_name)
+
+    def _curve_for(self, info: ConnectionInfo) -> CurveServer | None:
+        """The CurveZMQ key given to the service, else the connection file's."""
+        if self.curve is not None or not info.curve_secretkey:
+            return self.curve
+        try:
+            return CurveServer(info.curve_secretkey.encode("ascii"))
+        except CurveError as e:
+            raise ConnectionFileError(f"connection file: {e}") from None
 
     def privilegedStartService(self) -> None:
         """Bind the sockets and write the connection file if it is ours.
@@ -129,6 +147,14 @@ class KernelService(Service):
 
             self._reactor = reactor
         info = self._resolve_info()
+        curve = self._curve_for(info)
+        if curve is not None:
+            # Written in the connection file too, as jupyter_client 8.10 reads it.
+            info = replace(
+                info,
+                curve_publickey=curve.public_key.decode("ascii"),
+                curve_secretkey=curve.secret_key.decode("ascii"),
+            )
         sockets = KernelSockets(
             self._reactor,
             info,
@@ -136,6 +162,7 @@ class KernelService(Service):
             self.core.welcome,
             iopub_hwm=self._iopub_hwm,
             stdin_patience=self._stdin_patience,
+            socket_options=curve.socket_options() if curve is not None else (),
         )
         self.connection_info = sockets.bind()
         self._sockets = sockets

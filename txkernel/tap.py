@@ -81,6 +81,13 @@ class Options(usage.Options):
         ],
         ["ip", None, "127.0.0.1", "Address to bind when no connection file is given."],
         ["transport", None, "tcp", "tcp or ipc, when no connection file is given."],
+        [
+            "curve-secret-key",
+            None,
+            None,
+            "CurveZMQ secret key file (see `python -m txkernel curve-keygen`): "
+            "encrypt all five sockets; clients need the public key.",
+        ],
     ]
     optFlags = [
         ["allow-empty-key", None, "Accept a connection file whose key is empty (unsigned messages)."],
@@ -115,6 +122,7 @@ class Options(usage.Options):
         if self["transport"] not in ("tcp", "ipc"):
             raise usage.UsageError(f"--transport {self['transport']!r}: use tcp or ipc")
         self["namespace_dict"] = self._namespace()
+        self["curve"] = curve_option(self["curve-secret-key"], usage.UsageError)
         self._choose_pidfile()
 
     def _namespace(self) -> dict[str, Any] | None:
@@ -135,6 +143,19 @@ class Options(usage.Options):
         twistd = self.parent
         if twistd is not None and twistd.get("pidfile") == TWISTD_PIDFILE:
             twistd["pidfile"] = os.path.splitext(self["connection_path"])[0] + ".pid"
+
+
+def curve_option(path: str | None, error: type[Exception]) -> Any:
+    """The :class:`~txkernel.curve.CurveServer` a ``--curve-secret-key`` file
+    gives (None without one); ``error(reason)`` when it is unusable."""
+    if path is None:
+        return None
+    from .curve import CurveError, CurveServer
+
+    try:
+        return CurveServer.from_file(path)
+    except CurveError as e:
+        raise error(f"--curve-secret-key: {e}") from None
 
 
 class TwistdKernelService(KernelService):
@@ -202,4 +223,5 @@ def makeService(options: Options) -> KernelService:
         ip=options["ip"],
         transport=options["transport"],
         on_shutdown=lambda restart: reactor.stop(),
+        curve=options["curve"],
     )
