@@ -109,11 +109,12 @@ class Soak:
 
     def _reply(self, index: int, pending: list[str]) -> None:
         reply = self.clients[index].get_shell_msg(timeout=120)
-        if reply["msg_type"] != "execute_reply":
+        msg_id = reply["parent_header"].get("msg_id")
+        if msg_id not in pending:  # kernel_info from wait_for_ready, run_quietly
             return
         if reply["content"]["status"] != "ok":
             raise RuntimeError(reply["content"])
-        pending.remove(reply["parent_header"]["msg_id"])
+        pending.remove(msg_id)
 
     def run_quietly(self, code: str) -> str:
         """Run ``code`` without counting it; returns what it printed."""
