@@ -41,12 +41,26 @@ class History:
     def __init__(self, session: int = 1) -> None:
         self.session = session
         self._lock = threading.Lock()
-        self._entries: dict[int, list[Any]] = {}
+        # Execution numbers are consecutive, so the sources are a list indexed
+        # by line number (None where a number was not stored): a few bytes an
+        # entry beyond the source itself, where a dict of [source, output]
+        # lists cost about 150.  Outputs are rarer and kept by line number.
+        self._sources: list[str | None] = []
+        self._outputs: dict[int, str | None] = {}
 
     def store(self, line_number: int, source: str, output: str | None = None) -> None:
         """Record *source* (and its *output*) as execution *line_number*."""
+        if line_number < 0:
+            raise ValueError(f"line number {line_number} is negative")
         with self._lock:
-            self._entries[line_number] = [source, output]
+            sources = self._sources
+            if line_number >= len(sources):
+                sources.extend([None] * (line_number + 1 - len(sources)))
+            sources[line_number] = source
+            if output is None:
+                self._outputs.pop(line_number, None)
+            else:
+                self._outputs[line_number] = output
 
     def set_output(self, line_number: int, output: str | None) -> None:
         """Record the ``text/plain`` *output* of execution *line_number*.
@@ -54,18 +68,27 @@ class History:
         Raises ``KeyError`` if that execution's input was never stored.
         """
         with self._lock:
-            self._entries[line_number][1] = output
+            sources = self._sources
+            if not 0 <= line_number < len(sources) or sources[line_number] is None:
+                raise KeyError(line_number)
+            if output is None:
+                self._outputs.pop(line_number, None)
+            else:
+                self._outputs[line_number] = output
 
     def entries(self) -> list[HistoryEntry]:
         """Return a snapshot of every entry, oldest first."""
         with self._lock:
-            items = [(n, src, out) for n, (src, out) in self._entries.items()]
-        items.sort(key=lambda entry: entry[0])
-        return items
+            outputs = self._outputs
+            return [
+                (n, src, outputs.get(n))
+                for n, src in enumerate(self._sources)
+                if src is not None
+            ]
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._entries)
+            return sum(1 for src in self._sources if src is not None)
 
     def reply(self, content: dict[str, Any]) -> dict[str, Any]:
         """Return the ``history_reply`` content for a ``history_request``."""

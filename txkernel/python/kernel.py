@@ -225,9 +225,9 @@ class PythonKernel(BaseInterpreter):
         return None
 
     def before_publish(self, msg_type: str) -> None:
-        # Stream text written before this message goes out before it.
+        # Stream text this thread wrote before this message goes out before it.
         if msg_type != "stream" and self.output is not None:
-            self.output.flush()
+            self.output.flush_own()
 
     def _publish_debug_event(self, event: dict[str, Any]) -> None:
         self.host.publish("debug_event", event)

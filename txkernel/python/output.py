@@ -20,7 +20,10 @@ the twistd log or the application's own stdout, as if no kernel served.
 Stream text is buffered per kernel and published in batches: when 64 KiB have
 gathered, after 50 ms, on the reactor's next turn after ``flush()``, and
 always before the cell's reply (or any other message).  Any thread may
-write; the batch is published under a lock, so order is kept.
+write; batches go out in the order they were taken.  A message a thread
+publishes follows the text that thread wrote, but does not wait for text
+only other threads wrote, so a cell printing without pause does not hold up
+the reactor's replies (``OutputBuffer.flush_own``).
 """
 
 from __future__ import annotations
@@ -77,7 +80,13 @@ current_cell: contextvars.ContextVar[Cell | None] = contextvars.ContextVar(
 
 
 class OutputBuffer:
-    """Batches one kernel's stream text; publishes it in order."""
+    """Batches one kernel's stream text; publishes it in order.
+
+    Two locks: ``_lock`` guards the buffered chunks and is held only to
+    append or take them; ``_publishing`` is held while a batch is taken and
+    published (JSON, signature, hand-off to IOPub), so batches go out in the
+    order they were taken, while writers on other threads keep appending.
+    """
 
     def __init__(
         self,
@@ -91,7 +100,11 @@ class OutputBuffer:
         self._interval = interval
         self._max_chars = max_chars
         self._lock = threading.Lock()
-        self._chunks: list[tuple[Any, str, str]] = []
+        self._publishing = threading.Lock()
+        #: ``(request, name, text, thread ident)`` in the order written.
+        self._chunks: list[tuple[Any, str, str, int]] = []
+        #: Threads whose text is in the batch being published now.
+        self._in_flight: frozenset[int] = frozenset()
         self._size = 0
         self._timer_wanted = False
         self._timer: Any = None
@@ -105,21 +118,44 @@ class OutputBuffer:
         with self._lock:
             if self._closed:
                 return
-            self._chunks.append((request, name, text))
+            self._chunks.append((request, name, text, threading.get_ident()))
             self._size += len(text)
             full = self._size >= self._max_chars
             arm = not full and not self._timer_wanted
             if arm:
                 self._timer_wanted = True
-            if full:
-                self._flush_locked()
+        if full:
+            self.flush()
         if arm:
             self._reactor.callFromThread(self._arm)
 
     def flush(self) -> None:
         """Publish everything buffered now (any thread)."""
+        with self._publishing:
+            self._publish_batch()
+
+    def flush_own(self) -> None:
+        """Before this thread publishes a message: publish the text it wrote.
+
+        Text this thread wrote goes out before the message, as with
+        :meth:`flush`.  But while another thread is publishing a batch that
+        holds none of this thread's text, this returns at once: text only
+        other threads wrote has no order with this thread's message, and
+        waiting for a thread that prints without pause could keep, say, the
+        reactor from answering control requests for a long time.  That text
+        follows in the next batch.
+        """
+        if self._publishing.acquire(blocking=False):
+            try:
+                self._publish_batch()
+            finally:
+                self._publishing.release()
+            return
+        me = threading.get_ident()
         with self._lock:
-            self._flush_locked()
+            mine = me in self._in_flight or any(c[3] == me for c in self._chunks)
+        if mine:
+            self.flush()
 
     def flush_soon(self) -> None:
         """Publish what is buffered on the reactor's next turn (any thread).
@@ -136,9 +172,10 @@ class OutputBuffer:
 
     def close(self) -> None:
         """Publish what is left and stop (reactor thread)."""
-        with self._lock:
-            self._flush_locked()
-            self._closed = True
+        with self._publishing:
+            with self._lock:
+                self._closed = True
+            self._publish_batch()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -151,23 +188,46 @@ class OutputBuffer:
     def _soon_flush(self) -> None:
         with self._lock:
             self._soon_wanted = False
-            self._flush_locked()
+        self._flush_or_retry()
 
     def _timed_flush(self) -> None:
         self._timer = None
         with self._lock:
             self._timer_wanted = False
-            self._flush_locked()
+        self._flush_or_retry()
 
-    def _flush_locked(self) -> None:
-        chunks, self._chunks, self._size = self._chunks, [], 0
-        start = 0
-        for i in range(1, len(chunks) + 1):
-            if i == len(chunks) or chunks[i][:2] != chunks[start][:2]:
-                request, name, _ = chunks[start]
-                text = "".join(c[2] for c in chunks[start:i])
-                self._publish(name, text, request)
-                start = i
+    def _flush_or_retry(self) -> None:
+        """(reactor thread) Publish what is buffered, unless another thread
+        is publishing now: then try again after the interval, so the reactor
+        never waits for a thread that prints."""
+        if self._publishing.acquire(blocking=False):
+            try:
+                self._publish_batch()
+            finally:
+                self._publishing.release()
+            return
+        with self._lock:
+            retry = bool(self._chunks) and not self._timer_wanted
+            if retry:
+                self._timer_wanted = True
+        if retry:
+            self._arm()
+
+    def _publish_batch(self) -> None:
+        """Take every buffered chunk and publish it (``_publishing`` held)."""
+        with self._lock:
+            chunks, self._chunks, self._size = self._chunks, [], 0
+            self._in_flight = frozenset(c[3] for c in chunks)
+        try:
+            start = 0
+            for i in range(1, len(chunks) + 1):
+                if i == len(chunks) or chunks[i][:2] != chunks[start][:2]:
+                    request, name = chunks[start][:2]
+                    text = "".join(c[2] for c in chunks[start:i])
+                    self._publish(name, text, request)
+                    start = i
+        finally:
+            self._in_flight = frozenset()
 
 
 class _Router:
