@@ -142,6 +142,10 @@ class RealKernelTests(ManagerTestCase):
                 await pending
         self.assertEqual(client.pending_requests(), [])
         self.assertFalse(client.beating)
+        # What is asked after the death fails at once, not after a timeout.
+        with self.assertRaises(KernelDied):
+            await client.execute("'asked after the death'")
+        self.assertEqual(client.pending_requests(), [])
 
     async def test_a_long_cell_is_not_mistaken_for_death(self) -> None:
         manager, client = await self.standalone_client()

@@ -344,6 +344,9 @@ class KernelClient:
     ) -> Deferred[Any]:
         """Send a request (to subshell ``subshell_id``, if given); fires with the reply message.
 
+        Fails at once with :class:`KernelDied`, sending nothing, while
+        :meth:`monitor_heartbeat` holds the kernel for dead.
+
         With ``collect``, waits for ``status: idle`` too and fires with an
         :class:`ExecuteResult` carrying the IOPub messages of the request.
         ``on_output(msg)`` sees each IOPub message of the request as it
@@ -354,6 +357,10 @@ class KernelClient:
         """
         if channel not in self._sockets:
             return fail(RuntimeError("the client is not started"))
+        if not self.beating:
+            return fail(
+                KernelDied("the kernel is not answering its heartbeat; nothing was sent")
+            )
         msg = self.wire.new_message(msg_type, content or {})
         if subshell_id is not None:
             msg["header"]["subshell_id"] = subshell_id
