@@ -294,17 +294,14 @@ class LaunchedByJupyterClientTests(TestCase):
         from jupyter_client.kernelspec import KernelSpecManager
 
         from txkernel.connection import parse_connection_info
+        from txkernel.kernelspec import kernel_json
 
         kernels = os.path.abspath(self.mktemp())
         os.makedirs(os.path.join(kernels, "tx-curve"))
-        spec = {
-            "argv": [sys.executable, "-m", "txkernel", "-f", "{connection_file}"],
-            "display_name": "txkernel (Curve)",
-            "language": "python",
-            "env": {"PYTHONPATH": REPO_ROOT},
-            # What jupyter_client 8.10 reads before it provisions Curve keys.
-            "metadata": {"supported_encryption": ["curve"]},
-        }
+        # The kernelspec txkernel installs, which says it supports Curve:
+        # jupyter_client's "auto" policy provisions keys only then.
+        spec = kernel_json(display_name="txkernel (Curve)", env={"PYTHONPATH": REPO_ROOT})
+        self.assertEqual(spec["metadata"]["supported_encryption"], ["curve"])
         with open(os.path.join(kernels, "tx-curve", "kernel.json"), "w") as f:
             json.dump(spec, f)
         thread = OtherThread(self)
@@ -313,7 +310,7 @@ class LaunchedByJupyterClientTests(TestCase):
             km = KernelManager(
                 kernel_name="tx-curve",
                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
-                transport_encryption="required",
+                transport_encryption="auto",
             )
             km.start_kernel()
             return km

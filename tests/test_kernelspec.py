@@ -34,6 +34,17 @@ from txkernel.kernelspec import (
 )
 from txkernel.python.debugger import available as debugger_available
 
+
+def expected_metadata() -> dict[str, Any]:
+    """What a kernelspec's metadata says here: the debugger when debugpy is
+    importable, Curve when libzmq has it."""
+    import zmq
+
+    metadata: dict[str, Any] = {"debugger": debugger_available()}
+    if zmq.has("curve"):
+        metadata["supported_encryption"] = ["curve"]
+    return metadata
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -48,7 +59,7 @@ class KernelJsonTests(SynchronousTestCase):
                 "display_name": DEFAULT_DISPLAY_NAME,
                 "language": "python",
                 "interrupt_mode": "signal",
-                "metadata": {"debugger": debugger_available()},
+                "metadata": expected_metadata(),
             },
         )
         self.assertEqual(DEFAULT_NAME, "txkernel")
@@ -116,7 +127,7 @@ class _IsolatedJupyter(SynchronousTestCase):
             spec["argv"][1:], ["-m", "txkernel", "-f", "{connection_file}"]
         )
         self.assertEqual(spec["language"], "python")
-        self.assertEqual(spec["metadata"], {"debugger": debugger_available()})
+        self.assertEqual(spec["metadata"], expected_metadata())
         for key, value in expected.items():
             self.assertEqual(spec[key], value)
         for filename in LOGO_FILES:

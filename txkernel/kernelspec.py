@@ -118,8 +118,7 @@ def kernel_json(
         "display_name": display_name,
         "language": language,
         "interrupt_mode": interrupt_mode,
-        # JupyterLab shows its debugger only to kernels whose spec says so.
-        "metadata": {"debugger": _debugger_available()},
+        "metadata": kernelspec_metadata(),
     }
     if env:
         spec["env"] = dict(env)
@@ -157,6 +156,19 @@ def parse_env(assignments: Sequence[str]) -> dict[str, str]:
             raise ValueError(f"--env {assignment!r}: expected NAME=VALUE")
         env[key] = value
     return env
+
+
+def kernelspec_metadata() -> dict[str, Any]:
+    """The ``metadata`` of txkernel's kernelspecs: ``debugger`` (JupyterLab
+    shows its debugger only to kernels whose spec says so) and, where libzmq
+    has CurveZMQ, ``supported_encryption`` (jupyter_client's
+    ``transport_encryption="auto"`` provisions Curve keys only then)."""
+    import zmq
+
+    metadata: dict[str, Any] = {"debugger": _debugger_available()}
+    if zmq.has("curve"):
+        metadata["supported_encryption"] = ["curve"]
+    return metadata
 
 
 def _debugger_available() -> bool:
