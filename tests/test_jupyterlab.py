@@ -434,6 +434,19 @@ def _debugger_steps(lab: Lab, done: list[str]) -> None:
         page.screenshot(path=os.path.join(lab.shots, "debugger.png"))
         done.append("step over")
 
+    with lab.step("debugger-evaluate"):
+        # The debug console evaluates in the stopped frame.
+        debugger.command("evaluate")
+        console = page.locator(".jp-DebugConsole-widget")
+        prompt = console.locator(".jp-CodeConsole-promptCell .cm-content")
+        prompt.click()
+        page.keyboard.insert_text("x + y")
+        page.keyboard.press("Shift+Enter")
+        expect(console.locator(".jp-OutputArea-child").last).to_have_text("60")
+        debugger.command("evaluate")
+        expect(console).to_be_hidden()
+        done.append("evaluate in the frame")
+
     with lab.step("debugger-continue"):
         debugger.command("continue")
         lab.expect_prompt(cell, 2)
@@ -508,6 +521,7 @@ class JupyterLabTests(TestCase):
                 "debugger on",
                 "stopped at a breakpoint",
                 "step over",
+                "evaluate in the frame",
                 "continue",
                 "await cell stepped",
             ],
