@@ -4,7 +4,10 @@ JupyterLab runs as a child process (see :mod:`tests.jupyter_server`) with the
 txkernel kernelspec installed in a private prefix; Debian's Chromium, headless
 in a new empty profile, is driven by Playwright's synchronous API on a
 dedicated thread (Playwright's own browser download is not used).  The steps
-click and type as a user does and check what the page shows.  A failing step
+click and type as a user does and check what the page shows: a notebook's
+outputs, completion, interrupt and restart, then JupyterLab's visual
+debugger on the restarted kernel (breakpoints, the call stack, variables,
+Next and Continue, in a plain cell and in an ``await`` cell).  A failing step
 leaves a screenshot in the test's temporary directory and names it in the
 failure; every wait is bounded; the browser is closed by the step runner,
 the server (and with it the kernel) by the test's cleanup.
@@ -45,6 +48,10 @@ KERNELSPEC_LOGO = re.compile(r"/kernelspecs/txkernel-test/logo-[\w-]+\.(svg|png)
 
 #: Milliseconds Playwright waits for any one thing the page should show.
 STEP_TIMEOUT = 30_000
+#: The file a cell runs as while the debugger is on (JupyterLab names the
+#: cell by it; the kernel says where in ``debugInfo``).
+CELL_FILE = re.compile(re.escape(tempfile.gettempdir()) + r"/txkernel_\d+/\d+\.py")
+
 #: Milliseconds an interrupted ``time.sleep(60)`` may take to give the prompt back.
 INTERRUPT_TIMEOUT = 15_000
 
@@ -125,6 +132,59 @@ class Lab:
 
     def outputs(self, cell: Any) -> Any:
         return cell.locator(".jp-OutputArea-output")
+
+    def click_gutter(self, cell: Any, line: int) -> None:
+        """Click the breakpoint gutter beside ``line`` (from 1) of ``cell``."""
+        # CodeMirror puts a hidden spacer first: line N is element N.
+        cell.locator(".cm-breakpoint-gutter > .cm-gutterElement").nth(line).click(
+            position={"x": 5, "y": 5}
+        )
+
+
+class Debugger:
+    """JupyterLab's debugger sidebar, as the user sees it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.sidebar = lab.page.locator("#jp-debugger-sidebar")
+        self.frames = self.sidebar.locator(
+            ".jp-DebuggerCallstack-body .jp-DebuggerCallstackFrame"
+        )
+        self.breakpoints = self.sidebar.locator(".jp-DebuggerBreakpoint")
+        self.scope = self.sidebar.locator('select[aria-label="Scope"]')
+        #: The line the debugger stopped on, highlighted in its cell's editor.
+        self.current_line = lab.notebook.locator(".jp-DebuggerEditor-highlight")
+
+    def command(self, name: str) -> None:
+        """Click a call stack toolbar button: ``next``, ``continue``, ..."""
+        self.sidebar.locator(f'jp-button[data-command="debugger:{name}"]').click()
+
+    def expect_variable(self, name: str, value: str) -> None:
+        """The variables panel (tree view) shows ``name`` with ``value``."""
+        item = self.sidebar.locator(
+            ".jp-DebuggerVariables-body:not(.lm-mod-hidden) .jp-TreeItem"
+        ).filter(
+            has=self.lab.page.locator(".jp-DebuggerVariables-name").get_by_text(
+                name, exact=True
+            )
+        )
+        self.lab.expect(item.locator(".jp-DebuggerVariables-detail")).to_have_text(
+            value
+        )
+
+    def expect_stopped(self, cell: Any, frames: list[tuple[str, int]]) -> str:
+        """Stopped in ``cell``: the call stack lists ``frames`` (name, line),
+        innermost first, all in the cell's file; returns that file."""
+        expect = self.lab.expect
+        expect(self.frames).to_have_count(len(frames))
+        names = self.frames.locator(".jp-DebuggerCallstackFrame-name")
+        expect(names).to_have_text([name for name, _ in frames])
+        locations = self.frames.locator(".jp-DebuggerCallstackFrame-location")
+        path = locations.first.get_attribute("title")
+        assert path and CELL_FILE.fullmatch(path), f"a frame in {path!r}"
+        expect(locations).to_have_text([f"{path}:{line}" for _, line in frames])
+        self.lab.expect_prompt(cell, "*")
+        return path
 
 
 def drive(url: str, shots: str, kernel_processes: Callable[[], list[int]]) -> list[str]:
@@ -210,7 +270,9 @@ def _steps(
             completer.locator(".jp-Completer-item.jp-mod-active .jp-Completer-match")
         ).to_have_text("deque")
         expect(
-            completer.locator(".jp-Completer-item.jp-mod-active .jp-Completer-typeExtended")
+            completer.locator(
+                ".jp-Completer-item.jp-mod-active .jp-Completer-typeExtended"
+            )
         ).to_have_text("class")
         page.keyboard.press("Enter")
         expect(completer).to_be_hidden()
@@ -310,6 +372,114 @@ def _steps(
         assert new_pid != pid, "the kernel process was not restarted"
         done.append("Restart from the menu")
 
+    _debugger_steps(lab, done)
+
+
+def _debugger_steps(lab: Lab, done: list[str]) -> None:
+    """JupyterLab's visual debugger on the restarted kernel (whose last cell
+    was ``[1]``): a breakpoint in a function, then one after an ``await``."""
+    page, expect, notebook = lab.page, lab.expect, lab.notebook
+    debugger = Debugger(lab)
+
+    with lab.step("debugger-on"):
+        # Room for the notebook beside the debugger: fold the file browser away.
+        page.locator(
+            '.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="filebrowser"]'
+        ).click()
+        expect(page.locator("#filebrowser")).to_be_hidden()
+        bug = notebook.locator(".jp-Toolbar .jp-DebuggerBugButton")
+        # Enabled once the kernel said it has a debugger.
+        expect(bug).to_be_enabled()
+        expect(bug).to_have_attribute("title", "Enable Debugger")
+        bug.click()
+        expect(bug).to_have_attribute("aria-pressed", "true")
+        expect(debugger.sidebar).to_be_visible()
+        for panel in ("Variables", "Callstack", "Breakpoints"):
+            expect(debugger.sidebar.locator(f".jp-Debugger{panel}")).to_be_visible()
+        expect(debugger.frames).to_have_count(0)
+        done.append("debugger on")
+
+    with lab.step("debugger-breakpoint"):
+        cell = lab.last_cell()
+        lab.type_into(
+            cell,
+            "def double(x):\n"
+            "    y = x * 2\n"
+            "    y = y + 1\n"
+            "    return y\n"
+            "print(double(20))",
+        )
+        lab.click_gutter(cell, 2)
+        expect(debugger.breakpoints).to_have_count(1)
+        expect(
+            debugger.breakpoints.locator(".jp-DebuggerBreakpoint-line")
+        ).to_have_text("2")
+        page.keyboard.press("Shift+Enter")
+        path = debugger.expect_stopped(cell, [("double", 2), ("<module>", 5)])
+        # The breakpoint JupyterLab set is in the file the kernel runs the cell as.
+        expect(
+            debugger.breakpoints.locator(".jp-DebuggerBreakpoint-source")
+        ).to_have_text(path)
+        expect(debugger.current_line).to_have_text("    y = x * 2")
+        expect(debugger.scope).to_have_value("Locals")
+        debugger.expect_variable("x", "20")
+        done.append("stopped at a breakpoint")
+
+    with lab.step("debugger-next"):
+        debugger.command("next")
+        expect(debugger.current_line).to_have_text("    y = y + 1")
+        debugger.expect_variable("y", "40")
+        debugger.expect_variable("x", "20")
+        # The view of the debugger the README shows.
+        page.screenshot(path=os.path.join(lab.shots, "debugger.png"))
+        done.append("step over")
+
+    with lab.step("debugger-evaluate"):
+        # The debug console evaluates in the stopped frame.
+        debugger.command("evaluate")
+        console = page.locator(".jp-DebugConsole-widget")
+        prompt = console.locator(".jp-CodeConsole-promptCell .cm-content")
+        prompt.click()
+        page.keyboard.insert_text("x + y")
+        page.keyboard.press("Shift+Enter")
+        expect(console.locator(".jp-OutputArea-child").last).to_have_text("60")
+        debugger.command("evaluate")
+        expect(console).to_be_hidden()
+        done.append("evaluate in the frame")
+
+    with lab.step("debugger-continue"):
+        debugger.command("continue")
+        lab.expect_prompt(cell, 2)
+        expect(lab.outputs(cell)).to_have_text("41")
+        lab.expect_idle()
+        expect(debugger.frames).to_have_count(0)
+        done.append("continue")
+
+    with lab.step("debugger-await"):
+        cell = lab.last_cell()
+        lab.type_into(
+            cell,
+            "from twisted.internet import reactor, task\n"
+            "ticks = await task.deferLater(reactor, 0.1, lambda: 7)\n"
+            "ticks = ticks * 6\n"
+            "print('ticks', ticks)",
+        )
+        lab.click_gutter(cell, 3)
+        expect(debugger.breakpoints).to_have_count(2)
+        page.keyboard.press("Shift+Enter")
+        debugger.expect_stopped(cell, [("<module>", 3)])
+        expect(debugger.current_line).to_have_text("ticks = ticks * 6")
+        debugger.expect_variable("ticks", "7")
+        debugger.command("next")
+        expect(debugger.current_line).to_have_text("print('ticks', ticks)")
+        debugger.expect_variable("ticks", "42")
+        debugger.command("continue")
+        lab.expect_prompt(cell, 3)
+        expect(lab.outputs(cell)).to_have_text("ticks 42")
+        lab.expect_idle()
+        expect(debugger.frames).to_have_count(0)
+        done.append("await cell stepped")
+
 
 class JupyterLabTests(TestCase):
     timeout = 240
@@ -348,5 +518,11 @@ class JupyterLabTests(TestCase):
                 "input() answered in the page",
                 "Interrupt from the toolbar",
                 "Restart from the menu",
+                "debugger on",
+                "stopped at a breakpoint",
+                "step over",
+                "evaluate in the frame",
+                "continue",
+                "await cell stepped",
             ],
         )
