@@ -22,7 +22,7 @@ import tokenize
 import warnings
 from typing import Any
 
-from txkernel.python.inspection import parse_help_request
+from txkernel.python.expressions import parse_help_request
 
 __all__ = ["is_complete"]
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cellreader import Binding, read_bindings
+from .expressions import EXPRESSION_PATTERN
 from .modules import (
     StaticModule,
     find_module,
@@ -55,12 +56,6 @@ __all__ = [
     "complete",
     "resolve_expression",
 ]
-
-_NAME = r"[^\W\d]\w*"
-_SUBSCRIPT = r"\[[^\[\]\n]*\]"
-
-#: A dotted name with optional subscripts, e.g. ``a.b[0].c``.
-EXPRESSION_PATTERN = rf"{_NAME}(?:\.{_NAME}|{_SUBSCRIPT})*"
 
 _ATTRIBUTE_RE = re.compile(rf"(?<![\w.])(?P<expr>{EXPRESSION_PATTERN})\.(?P<attr>\w*)$")
 _KEY_RE = re.compile(

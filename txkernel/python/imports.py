@@ -12,7 +12,6 @@ A hook that raises is logged; the import itself always succeeds.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import sys
 import threading
@@ -69,8 +68,13 @@ def _imported(name: str, module: ModuleType) -> None:
         _run(hook, module)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: wraps the loader of modules that have hooks."""
+class _Finder:
+    """Finds nothing itself: wraps the loader of modules that have hooks.
+
+    A ``sys.meta_path`` finder needs only ``find_spec``; it does not derive
+    from ``importlib.abc.MetaPathFinder``, whose import (with
+    ``importlib.resources``) the kernel's start would otherwise pay.
+    """
 
     def __init__(self) -> None:
         self._finding = threading.local()

@@ -2,9 +2,11 @@
 
 ``inspect`` builds the content of a Jupyter ``inspect_reply`` (Shift-Tab in
 the notebook), ``help_text`` the text shown for ``obj?`` / ``obj??`` cells and
-``parse_help_request`` recognises such cells.  They are pure functions that
-run on whichever thread the caller uses (the kernel calls them on its
-execution thread, where the namespace lives) and know nothing about sockets.
+``parse_help_request`` (from :mod:`txkernel.python.expressions`, which the
+kernel imports at start without this module) recognises such cells.  They
+are pure functions that run on whichever thread the caller uses (the kernel
+calls them on its execution thread, where the namespace lives) and know
+nothing about sockets.
 
 Objects are found with :func:`txkernel.python.completion.resolve_expression`:
 names, dotted attributes and constant subscripts only, never calls.
@@ -19,15 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 from txkernel.python.cell import label_of
-from txkernel.python.completion import EXPRESSION_PATTERN, resolve_expression
+from txkernel.python.completion import resolve_expression
+from txkernel.python.expressions import EXPRESSION_PATTERN, parse_help_request
 
 __all__ = ["inspect", "help_text", "parse_help_request"]
 
 _LABEL_WIDTH = 11
 _EXPRESSION_END_RE = re.compile(rf"(?<![\w.])({EXPRESSION_PATTERN})$")
-_HELP_RE = re.compile(
-    rf"\s*(?P<before>\?{{1,2}})?\s*(?P<expr>{EXPRESSION_PATTERN})\s*(?P<after>\?{{1,2}})?\s*"
-)
 # Builtin types whose repr and len cannot run user code at the top level.
 _PLAIN_TYPES = (
     int, float, complex, bool, str, bytes, bytearray, type(None),
@@ -59,20 +59,6 @@ def help_text(expr: str, namespace: dict[str, Any], detail_level: int) -> str | 
     except Exception:
         return None
     return _describe(obj, expr.strip(), detail_level)
-
-
-def parse_help_request(code: str) -> tuple[str, int] | None:
-    """Recognise ``obj?``, ``obj??``, ``?obj`` and ``??obj`` cells.
-
-    Returns ``(expr, detail_level)`` or None for any other cell.
-    """
-    match = _HELP_RE.fullmatch(code)
-    if match is None:
-        return None
-    marks = [mark for mark in (match.group("before"), match.group("after")) if mark]
-    if len(marks) != 1:
-        return None
-    return match.group("expr"), len(marks[0]) - 1
 
 
 # Finding the object at the cursor -------------------------------------------

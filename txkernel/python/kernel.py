@@ -30,13 +30,12 @@ from . import cellhooks, cellwarnings, debugasync, fdcapture, integrations
 from .cell import cell_filename, compile_cell, error_reply
 from .comm_inbox import CommInbox
 from .completeness import is_complete
-from .completion import BUDGET, Deadline, complete
 from .debugger import Debugger
 from .debugger import available as debugger_available
 from .display import DisplayPublisher, format_object, format_result
 from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
+from .expressions import parse_help_request
 from .history import History
-from .inspection import help_text, inspect, parse_help_request
 from .output import Cell, OutputBuffer, current_cell, router
 
 log = Logger()
@@ -378,6 +377,8 @@ class PythonKernel(BaseInterpreter):
         return {"status": "ok", "payload": cell.payload}
 
     def _help(self, expr: str, detail_level: int) -> dict[str, Any]:
+        from .inspection import help_text  # imported by the first help cell
+
         text = help_text(expr, self.namespace, detail_level)
         if text is None:
             print(f"Object `{expr}` not found.")
@@ -422,13 +423,18 @@ class PythonKernel(BaseInterpreter):
             "traceback": ["KeyboardInterrupt"],
         }
 
-    #: Seconds one completion may take; it runs on the reactor thread.
-    completion_budget = BUDGET
+    #: Seconds one completion may take; it runs on the reactor thread
+    #: (completion.BUDGET, which the kernel does not import at start).
+    completion_budget = 0.15
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        from .completion import Deadline, complete  # imported by the first completion
+
         return complete(code, cursor_pos, self.namespace, Deadline(self.completion_budget))
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        from .inspection import inspect  # imported by the first inspection
+
         return inspect(code, cursor_pos, detail_level, self.namespace)
 
     def is_complete(self, code: str) -> dict[str, Any]:
