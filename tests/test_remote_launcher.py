@@ -33,6 +33,7 @@ from txkernel import remote_kernelspecs
 from txkernel.connection import ConnectionInfo
 from txkernel.testing import connect
 
+from .gateway import gateway_python
 from .helpers import REPO_ROOT, ProcessOutput
 from .jupyter_server import bounded, observe
 
@@ -142,8 +143,11 @@ class LauncherTests(TestCase):
         code = await bounded(observe(output.ended), 30, "the kernel to exit")
         self.assertEqual(code, 0, output.output)
 
-    def render_pod(self, gateway: StandInGateway, kernel_id: str) -> dict[str, Any]:
-        """The pod manifest the shipped launch_pod.py renders for the gateway."""
+    def render_pod(
+        self, gateway: StandInGateway, kernel_id: str, python: str = sys.executable
+    ) -> dict[str, Any]:
+        """The pod manifest the shipped launch_pod.py renders for the gateway,
+        run by ``python`` (the gateway's)."""
         directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
         spec = remote_kernelspecs.remote_kernel_json(
@@ -159,7 +163,7 @@ class LauncherTests(TestCase):
             "response_address": gateway.response_address,
             "public_key": gateway.public_key,
         }
-        argv = [sys.executable] + [a.format(**values) for a in spec["argv"][1:]]
+        argv = [python] + [a.format(**values) for a in spec["argv"][1:]]
         environ = {
             "PATH": os.environ.get("PATH", ""),
             "KERNEL_POD_NAME": f"alice-{kernel_id}",
@@ -177,6 +181,17 @@ class LauncherTests(TestCase):
             check=True,
         )
         return dict(yaml.safe_load(rendered.stdout))
+
+    async def test_pod_manifest_in_the_gateways_environment(self) -> None:
+        """Enterprise Gateway runs launch_pod.py with its own Python (its
+        virtualenv here): the manifest is the same there."""
+        python = await gateway_python()
+        gateway = StandInGateway(self)
+        kernel_id = "5d7c1f2a-3b4e-4f60-8a9b-0c1d2e3f4a5b"
+        self.assertEqual(
+            self.render_pod(gateway, kernel_id, python),
+            self.render_pod(gateway, kernel_id),
+        )
 
     async def test_pod_command_with_the_pod_environment(self) -> None:
         """The kernel pod the recipe describes: the manifest names the image,
