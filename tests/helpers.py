@@ -140,3 +140,27 @@ def spawn_twistd(test, *args: str) -> ProcessOutput:
     cwd = test.mktemp()
     os.makedirs(cwd)
     return spawn(test, "-c", TWISTD, "-n", "--pidfile=", *args, cwd=cwd)
+
+
+def numbered_reader(test, endpoint: str, expected: int) -> tuple[list[int], Deferred[None]]:
+    """A reactor SUB on the IOPub ``endpoint`` that reads every message and
+    keeps ``int(frames[1])`` of each; the Deferred fires once ``expected``
+    arrived.  Closed in ``test``'s cleanup."""
+    import zmq
+
+    from txkernel._zmq import ZmqSocket, make_factory
+
+    factory = make_factory(reactor)
+    test.addCleanup(factory.shutdown)
+    got: list[int] = []
+    done: Deferred[None] = Deferred()
+
+    def received(frames: list[bytes]) -> None:
+        got.append(int(frames[1]))
+        if len(got) == expected:
+            done.callback(None)
+
+    sock = ZmqSocket(factory, zmq.SUB, received, options=[(zmq.SUBSCRIBE, b"")])
+    test.addCleanup(sock.shutdown)
+    sock.connect(endpoint)
+    return got, done

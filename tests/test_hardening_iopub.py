@@ -13,10 +13,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.trial.unittest import TestCase
 
-from txkernel._zmq import ZmqSocket, make_factory
 from txkernel.channels import KernelSockets
 from txkernel.connection import ConnectionInfo
 
+from .helpers import numbered_reader
 from .hostile import LogWatcher
 
 
@@ -48,20 +48,7 @@ class IOPubPolicyTests(TestCase):
         self, info: ConnectionInfo, expected: int
     ) -> tuple[list[int], Deferred[None]]:
         """A reactor SUB that reads everything; fires once ``expected`` arrived."""
-        factory = make_factory(reactor)
-        self.addCleanup(factory.shutdown)
-        got: list[int] = []
-        done: Deferred[None] = Deferred()
-
-        def received(frames: list[bytes]) -> None:
-            got.append(int(frames[1]))
-            if len(got) == expected:
-                done.callback(None)
-
-        sock = ZmqSocket(factory, zmq.SUB, received, options=[(zmq.SUBSCRIBE, b"")])
-        self.addCleanup(sock.shutdown)
-        sock.connect(info.endpoint("iopub"))
-        return got, done
+        return numbered_reader(self, info.endpoint("iopub"), expected)
 
     def stalled(self, info: ConnectionInfo) -> zmq.Socket:
         context = zmq.Context()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import threading
 
-import zmq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from txkernel._zmq import ZmqSocket, make_factory
 from txkernel.connection import ConnectionInfo
 from txkernel.iopub import RING_EVERY, IOPubThread
+
+from .helpers import numbered_reader
 
 
 class DoorbellTests(TestCase):
@@ -25,26 +25,15 @@ class DoorbellTests(TestCase):
         """An IOPub thread with one reading subscriber (once it is subscribed);
         the Deferred fires when ``expected`` messages have arrived."""
         subscribed: Deferred[None] = Deferred()
-        iopub = IOPubThread(
-            reactor,
-            ConnectionInfo().endpoint("iopub"),
-            lambda topic: subscribed.called or subscribed.callback(None),
-        )
+
+        def welcome(topic: bytes) -> None:
+            # On the IOPub thread; these tests want no welcome.
+            reactor.callFromThread(lambda: subscribed.called or subscribed.callback(None))
+
+        iopub = IOPubThread(reactor, ConnectionInfo().endpoint("iopub"), welcome)
         endpoint = iopub.start()
         self.addCleanup(iopub.stop)
-        factory = make_factory(reactor)
-        self.addCleanup(factory.shutdown)
-        got: list[int] = []
-        done: Deferred[None] = Deferred()
-
-        def received(frames: list[bytes]) -> None:
-            got.append(int(frames[1]))
-            if len(got) == expected:
-                done.callback(None)
-
-        sub = ZmqSocket(factory, zmq.SUB, received, options=[(zmq.SUBSCRIBE, b"")])
-        self.addCleanup(sub.shutdown)
-        sub.connect(endpoint)
+        got, done = numbered_reader(self, endpoint, expected)
         await subscribed
         return iopub, got, done
 
