@@ -105,9 +105,10 @@ class IOPubThread(SocketThread):
     """Owns the XPUB socket in a thread of its own.
 
     ``welcome(topic: bytes)`` runs on this thread for each new subscription
-    and returns the serialized message to send first (or None for none).  ``hwm`` is the number of messages queued per subscriber
-    (0: no limit); ``stall_timeout`` and ``max_queued_bytes`` say when a
-    full subscriber is left behind (see the module docstring).
+    and returns the serialized message to send first (or None for none).
+    ``hwm`` is the number of messages queued per subscriber (0: no limit);
+    ``stall_timeout`` and ``max_queued_bytes`` say when a full subscriber is
+    left behind (see the module docstring).
     """
 
     def __init__(
