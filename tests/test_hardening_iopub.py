@@ -118,3 +118,32 @@ class IOPubPolicyTests(TestCase):
             sub.recv_multipart()
             held += 1
         self.assertLess(held, 2500)
+
+    async def test_stopping_behind_a_burst_still_delivers_it_to_a_reader(
+        self,
+    ) -> None:
+        # The kernel is stopped in the same turn as a burst far beyond the
+        # per-subscriber queue (10 messages here) and the socket buffers: the
+        # thread waits for the reader, as while running.
+        info = self.serve(iopub_stall_timeout=60.0, iopub_hwm=10)
+        got, done = self.reader(info, 3000)
+        await self.subscribed
+        for i in range(3000):
+            self.sockets.publish([b"topic", b"%d" % i, b"y" * 4096])
+        closed = self.sockets.close()
+        await done
+        await closed
+        self.assertEqual(got, list(range(3000)))
+
+    async def test_a_stalled_subscriber_holds_a_stop_back_only_for_the_timeout(
+        self,
+    ) -> None:
+        # Nobody reads: the stop waits at most the stall timeout for room, then
+        # closes (the trial timeout is what a stop without a bound would hit).
+        info = self.serve(iopub_stall_timeout=0.2)
+        self.stalled(info)
+        await self.subscribed
+        for i in range(3000):
+            self.sockets.publish([b"topic", b"%d" % i, b"y" * 4096])
+        await self.sockets.close()
+        self.assertGreater(self.sockets._iopub.lossy_sends, 0)

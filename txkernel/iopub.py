@@ -26,7 +26,10 @@ limits" says the same for users):
   is stalled: from then on each message that a full queue refuses is sent
   with drops allowed, so the subscribers with room get it at once and only
   those with a full queue miss it.  The first message every subscriber
-  accepts again ends that (and is logged).  While stopping, nothing waits.
+  accepts again ends that (and is logged).  Once :meth:`IOPubThread.stop`
+  is called, a full subscriber is waited for at most ``stall_timeout``
+  seconds in all, so a reader still gets what was queued before the stop
+  and a stalled one holds the stop back no longer than that.
 - ``hwm=0`` queues without limit per subscriber (and never drops).
 """
 
@@ -132,6 +135,9 @@ class IOPubThread(SocketThread):
         self._bell = _Doorbell()
         self._lock = threading.Lock()
         self._stopping = False
+        # (monotonic) When stop() was called; full subscribers are waited for
+        # until stall_timeout after it.
+        self._stopped_at: float | None = None
         # Bytes ever queued (written under the lock) and ever sent (by the thread).
         self._bytes_in = 0
         self._bytes_out = 0
@@ -203,6 +209,7 @@ class IOPubThread(SocketThread):
             with self._lock:
                 if not self._stopping:
                     self._stopping = True
+                    self._stopped_at = time.monotonic()
                     self._queue.append(_STOP)
                     self._bell.ring()
         return d
@@ -295,20 +302,26 @@ class IOPubThread(SocketThread):
         if not self._dropping:
             waited = now - self._blocked_since
             queued = self._bytes_in - self._bytes_out
+            stopped_at = self._stopped_at
+            stopping_too_long = (
+                stopped_at is not None and now - stopped_at >= self._stall_timeout
+            )
             if (
                 waited < self._stall_timeout
                 and queued <= self._max_queued_bytes
-                and not self._stopping
+                and not stopping_too_long
             ):
                 return False
             self._dropping = True
             self._reactor.callFromThread(
                 log.warn,
                 "IOPub: a subscriber has read nothing for {waited:.1f} s "
-                "({queued} bytes waiting); messages are dropped for subscribers "
-                "whose queue is full ({hwm} messages) until they read again",
+                "({queued} bytes waiting{stopping}); messages are dropped for "
+                "subscribers whose queue is full ({hwm} messages) until they "
+                "read again",
                 waited=waited,
                 queued=queued,
+                stopping=", the kernel is stopping" if stopping_too_long else "",
                 hwm=self._hwm,
             )
         sock.setsockopt(zmq.XPUB_NODROP, 0)
