@@ -131,13 +131,13 @@ class HostileFrameTests(SynchronousTestCase):
             frames[frames.index(DELIMITER) + 1] = signature
             error = self.assertRaises(WireError, self.receiver.deserialize, frames)
             self.assertIn("signature of", str(error))
-        self.assertEqual(self.receiver.replay_history, set())
+        self.assertEqual(len(self.receiver.replay_history), 0)
 
     def test_a_wrong_signature_is_not_kept_in_the_replay_history(self) -> None:
         frames = self.sender.serialize(self.sender.new_message("x", {}))
         frames[frames.index(DELIMITER) + 1] = b"f" * 64
         self.assertRaises(WireError, self.receiver.deserialize, frames)
-        self.assertEqual(self.receiver.replay_history, set())
+        self.assertEqual(len(self.receiver.replay_history), 0)
 
     def test_the_digest_length_follows_the_scheme(self) -> None:
         sender = Wire("k", signature_scheme="hmac-sha512")

@@ -27,7 +27,6 @@ import json.encoder
 import math
 import numbers
 import os
-import random
 import re
 import uuid
 from binascii import b2a_base64
@@ -35,6 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+
+from .replay import DEFAULT_CAPACITY, ReplayHistory
 
 DELIMITER = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.5"
@@ -118,9 +119,8 @@ class Wire:
         self._signature_length = 2 * hashlib.new(self._digest).digest_size if key else 0
         # Signing copies this keyed HMAC rather than keying a new one.
         self._mac = hmac.new(key, digestmod=self._digest) if key else None
-        #: The replay guard: the first 64 bits of each accepted message's
-        #: signature, as an int (see :func:`_replay_key`).
-        self.replay_history: set[int] = set()
+        #: The replay guard: fingerprints of the last accepted signatures.
+        self.replay_history = ReplayHistory(REPLAY_HISTORY_SIZE)
         self._ids = itertools.count(1)
         self._id_prefix = f"{self.session_id}_{os.getpid()}_"
 
@@ -257,34 +257,17 @@ class Wire:
             )
         if not hmac.compare_digest(signature, self.sign(body[1:5])):
             raise WireError("Invalid Signature")
-        if _replay_key(signature) in self.replay_history:
+        if signature in self.replay_history:
             raise WireError("Duplicate Signature")
 
     def _remember(self, signature: bytes) -> None:
-        """Keep an accepted message's signature; past the limit, forget a tenth at random."""
-        if not self._signature_length:
-            return
-        history = self.replay_history
-        history.add(_replay_key(signature))
-        if len(history) > REPLAY_HISTORY_SIZE:
-            for old in random.sample(sorted(history), len(history) // 10):
-                history.discard(old)
+        """Keep an accepted message's signature (the oldest goes once full)."""
+        if self._signature_length:
+            self.replay_history.remember(signature)
 
 
 #: How many signatures the replay guard keeps (as jupyter_client does).
-REPLAY_HISTORY_SIZE = 2**16
-
-
-def _replay_key(signature: bytes) -> int:
-    """What the replay guard keeps of a verified signature: its first 64 bits.
-
-    An int of 64 bits costs 36 bytes where the hex digest costs 97: a full
-    guard (2**16 entries, with the set's table) holds 4.3 MiB instead of
-    8.1.  Only verified signatures are kept, and an HMAC's bits are uniform
-    without the key, so a fresh message is taken for a replay with odds of
-    about 2**16 / 2**64.
-    """
-    return int(signature[:16], 16)
+REPLAY_HISTORY_SIZE = DEFAULT_CAPACITY
 
 
 _ISO8601 = re.compile(
