@@ -1,7 +1,8 @@
 """txkernel against the other Python kernels, side by side, in one run.
 
     python bench/kernels.py [--quick] [--rounds N] [--kernels a,b,...] [--install]
-                            [--baseline CHECKOUT] [--measures a,b,...]
+                            [--baseline CHECKOUT] [--plain-venv DIR]
+                            [--measures a,b,...]
 
 Starts every target with jupyter_client's KernelManager through its
 kernelspec:
@@ -19,7 +20,14 @@ kernelspec:
   round trips a kernel cannot beat;
 - ``txkernel-base`` with ``--baseline CHECKOUT``: ``python -P -m txkernel``
   importing txkernel from that checkout (an older commit, for before/after
-  figures from one run).
+  figures from one run);
+- ``txkernel-plain`` with ``--plain-venv DIR``: ``python -m txkernel`` from
+  a virtualenv holding txkernel and its own dependencies alone, as
+  ``pip install txkernel`` leaves it (created there, from this checkout,
+  when missing).  The benchmark's own environment has the test extra, whose
+  treq brings Twisted's TLS extras: the reactor's ``twisted.internet.tcp``
+  imports pyOpenSSL and cryptography whenever they are installed, which
+  shows in startup and memory.
 
 The bytecode of both txkernel checkouts is written first (``compileall``),
 as pip writes it for an installed package, so that no kernel's startup
@@ -506,13 +514,44 @@ def compile_bytecode(package_dir: str) -> None:
     compileall.compile_dir(package_dir, quiet=1)
 
 
+def plain_venv(directory: str) -> str:
+    """The Python of a virtualenv in ``directory`` holding this checkout's
+    txkernel installed with its dependencies alone (made when missing)."""
+    python = os.path.join(directory, "bin", "python")
+    if not os.path.exists(python):
+        sys.stderr.write(f"making {directory}: pip install {os.path.dirname(HERE)}\n")
+        subprocess.check_call([sys.executable, "-m", "venv", directory])
+        subprocess.check_call(
+            [python, "-m", "pip", "install", "-q", "--upgrade", "pip"]
+        )
+    # Again each run (quick when nothing changed): the checkout's code now.
+    subprocess.check_call(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--force-reinstall",
+            "--no-deps",
+            os.path.dirname(HERE),
+        ]
+    )
+    subprocess.check_call([python, "-m", "pip", "install", "-q", os.path.dirname(HERE)])
+    return python
+
+
 def make_targets(
-    requested: list[str], prefix: str, baseline: str | None = None
+    requested: list[str],
+    prefix: str,
+    baseline: str | None = None,
+    plain: str | None = None,
 ) -> tuple[list[Target], list[str]]:
     """The targets to run (txkernel's kernelspecs installed under ``prefix``),
     and notes on the ones that are missing.  With ``baseline`` (a checkout of
     txkernel), also ``txkernel-base``: ``python -m txkernel`` importing that
-    checkout first."""
+    checkout first; with ``plain`` (a virtualenv's directory),
+    ``txkernel-plain``: txkernel as installed there alone."""
     import txkernel
 
     notes = []
@@ -559,6 +598,23 @@ def make_targets(
                 base,
                 HOST_SETUP_KERNEL_REACTOR,
                 _baseline_version(baseline),
+            )
+        )
+    if plain is not None:
+        python = plain_venv(plain)
+        spec = _install_spec(
+            prefix,
+            "txkernel-bench-plain",
+            [python, "-m", "txkernel", "-f", "{connection_file}"],
+            "txkernel (installed alone)",
+        )
+        targets.append(
+            Target(
+                "txkernel-plain",
+                spec,
+                spec,
+                HOST_SETUP_KERNEL_REACTOR,
+                txkernel.__version__ + " alone",
             )
         )
     compile_bytecode(os.path.dirname(txkernel.__file__))
@@ -1224,7 +1280,7 @@ def run(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="txkernel-bench-") as tmp:
-        targets, notes = make_targets(requested, tmp, args.baseline)
+        targets, notes = make_targets(requested, tmp, args.baseline, args.plain_venv)
         floor, floor_process = start_floor(ctx, tmp)
         try:
             specs = KernelSpecManager()
@@ -1346,6 +1402,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CHECKOUT",
         help="also measure txkernel from this checkout (say, of an older commit)"
         " as the target txkernel-base, beside the installed one",
+    )
+    parser.add_argument(
+        "--plain-venv",
+        metavar="DIR",
+        help="also measure txkernel installed alone in the virtualenv DIR"
+        " (made when missing) as the target txkernel-plain",
     )
     parser.add_argument(
         "--measures",
