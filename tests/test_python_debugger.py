@@ -576,6 +576,62 @@ class DebuggerFlow:
         result = await client.execute(AWAITING, timeout=WAIT)
         self.assertEqual(result.stream_text(), "awaited 1\n")
 
+    async def test_input_while_the_debugger_is_on(self) -> None:
+        # input() asks the frontend through the reactor: in a plain cell, and
+        # in an await cell, whose steps run while the reactor waits for them.
+        client = await self.connect()
+        session = Session(client)
+        await session.start()
+        prompts: list[str] = []
+
+        def answer(prompt: str, password: bool) -> str:
+            prompts.append(prompt)
+            return f"answer {len(prompts)}"
+
+        plain = await client.execute(
+            "print('got', input('plain? '))", on_input=answer, timeout=WAIT
+        )
+        self.assertEqual(plain.stream_text(), "got answer 1\n")
+        awaiting = await client.execute(
+            "from twisted.internet import reactor, task\n"
+            "await task.deferLater(reactor, 0, lambda: None)\n"
+            "print('got', input('awaiting? '))\n",
+            on_input=answer,
+            timeout=WAIT,
+        )
+        self.assertEqual(awaiting.content["status"], "ok", awaiting.content)
+        self.assertEqual(awaiting.stream_text(), "got answer 2\n")
+        self.assertEqual(prompts, ["plain? ", "awaiting? "])
+
+    async def test_raised_and_uncaught_together(self) -> None:
+        # Both filters on, as debugpy does for a script: the cell stops where
+        # the exception is raised, and once more after it has left the cell.
+        client = await self.connect()
+        session = Session(client)
+        await session.start()
+        await session.request(
+            "setExceptionBreakpoints", {"filters": ["raised", "uncaught"]}
+        )
+        stopped = session.event("stopped", already=False)
+        failing = client.execute(RAISING, timeout=60)
+        for _ in range(2):
+            event = await stopped
+            self.assertEqual(event["body"]["reason"], "exception")
+            self.assertEqual(event["body"]["text"], "ValueError")
+            thread = event["body"]["threadId"]
+            frames = (await session.request("stackTrace", {"threadId": thread}))[
+                "body"
+            ]["stackFrames"]
+            self.assertEqual(frames[0]["line"], 2)
+            self.assertFalse(failing.called)
+            stopped = session.event("stopped", already=False)
+            await session.request("continue", {"threadId": thread})
+        failed = (await failing).reply["content"]
+        self.assertEqual(failed["ename"], "ValueError")
+        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
+        stopped.addErrback(lambda f: None)
+        stopped.cancel()
+
     async def test_shutdown_while_stopped(self) -> None:
         client = await self.connect()
         session = Session(client)

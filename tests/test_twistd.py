@@ -69,10 +69,13 @@ class TwistdTests(TestCase):
     async def test_binds_what_the_connection_file_says(self) -> None:
         path = os.path.abspath(self.mktemp()) + ".json"
         wanted = ConnectionInfo(key="a-key-we-chose")
-        ports = {}
-        for channel in ("shell", "control", "stdin", "iopub", "hb"):
-            port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
-            ports[channel] = port.getHost().port
+        # Five distinct ports: all held at once, then let go.
+        listening = [
+            reactor.listenTCP(0, Factory(), interface="127.0.0.1") for _ in range(5)
+        ]
+        channels = ("shell", "control", "stdin", "iopub", "hb")
+        ports = {ch: p.getHost().port for ch, p in zip(channels, listening, strict=True)}
+        for port in listening:
             await port.stopListening()
         write_connection_file(wanted.with_ports(ports), path)
         proto = spawn_twistd(self, "txkernel", "-f", path)
