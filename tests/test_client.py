@@ -83,3 +83,20 @@ class ClientTests(TestCase):
         with self.assertRaises(KernelDied):
             await execution
         await self.client.interrupt()
+
+
+class StartFailureTests(TestCase):
+    def test_a_channel_that_cannot_connect_leaves_nothing_open(self) -> None:
+        import zmq
+        from twisted.internet import reactor
+
+        from txkernel.connection import ConnectionInfo
+
+        info = ConnectionInfo(transport="tcp", ip="not an address").with_ports(
+            {ch: 5555 for ch in ("shell", "control", "stdin", "iopub", "hb")}
+        )
+        readers = set(reactor.getReaders())
+        client = KernelClient(info)
+        self.assertRaises(zmq.ZMQError, client.start, ["control"])
+        self.assertEqual(set(reactor.getReaders()), readers)
+        client.stop()

@@ -201,7 +201,11 @@ class KernelClient:
                 lambda frames, ch=channel: self._received(ch, frames),
                 options=options + self._curve_options,
             )
-            sock.connect(self.info.endpoint(channel))
+            try:
+                sock.connect(self.info.endpoint(channel))
+            except BaseException:
+                sock.shutdown()
+                raise
             self._sockets[channel] = sock
 
     def stop(self) -> None:

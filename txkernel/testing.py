@@ -123,8 +123,8 @@ async def connect(
 ) -> KernelClient:
     """A client on ``channels`` of the kernel ``info`` names, ready; stopped when the test ends."""
     client = KernelClient(info)
-    client.start(channels)
     test.addCleanup(client.stop)
+    client.start(channels)
     await client.wait_for_ready(timeout=timeout)
     return client
 
