@@ -67,3 +67,51 @@ class ConnectionFileTests(TestCase):
         await service.stopService()
         self.assertFalse(os.path.exists(path))
         self.assertEqual(service.connection_file, path)
+
+
+class EarlySubscriberTests(TestCase):
+    timeout = 30
+
+    async def test_a_subscriber_of_a_bound_service_is_welcomed_first(self) -> None:
+        # twistd binds (privilegedStartService), drops privileges, and only
+        # then starts services: a frontend that subscribes in between gets
+        # its welcome at once, and it comes before ``status: starting``.
+        import zmq
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+
+        from txkernel._zmq import ZmqSocket, make_factory
+        from txkernel.wire import Wire
+
+        service = KernelService(
+            EchoKernel(), connection_file=os.path.abspath(self.mktemp()) + ".json"
+        )
+        service.privilegedStartService()
+        self.addCleanup(service.stopService)
+        info = service.connection_info
+        wire = Wire(info.key, info.signature_scheme)
+        arrived: list[str] = []
+        waiting: list[Deferred[None]] = []
+
+        def received(frames: list[bytes]) -> None:
+            arrived.append(wire.deserialize(frames)[1]["msg_type"])
+            ready, waiting[:] = list(waiting), []
+            for d in ready:
+                d.callback(None)
+
+        def next_message() -> Deferred[None]:
+            d: Deferred[None] = Deferred()
+            waiting.append(d)
+            return d.addTimeout(10, reactor)
+
+        factory = make_factory(reactor)
+        self.addCleanup(factory.shutdown)
+        sub = ZmqSocket(factory, zmq.SUB, received, options=[(zmq.SUBSCRIBE, b"")])
+        self.addCleanup(sub.shutdown)
+        sub.connect(info.endpoint("iopub"))
+        await next_message()
+        self.assertEqual(arrived, ["iopub_welcome"])
+        service.startService()
+        while "status" not in arrived:
+            await next_message()
+        self.assertEqual(arrived, ["iopub_welcome", "status"])

@@ -139,13 +139,7 @@ class KernelCore:
         before anything else reaches that subscriber)."""
         if self.messenger.closed:
             return None
-        try:
-            subscription = topic.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        wire = self.messenger.wire
-        msg = wire.new_message("iopub_welcome", {"subscription": subscription}, None)
-        return wire.serialize(msg, [topic])
+        return welcome_frames(self.messenger.wire, topic)
 
     def watch_requests(self, watcher: Callable[[Request], object]) -> Callable[[], None]:
         """Call ``watcher(request)`` for every message that arrives (shell,
@@ -273,3 +267,13 @@ class KernelCore:
             if self._on_shutdown is not None:
                 self._on_shutdown(bool(request.content.get("restart", False)))
 
+
+def welcome_frames(wire: Wire, topic: bytes) -> list[bytes] | None:
+    """The ``iopub_welcome`` (JEP 65) for a subscription to ``topic``,
+    serialized by ``wire``; None for a topic that is not UTF-8 (any thread)."""
+    try:
+        subscription = topic.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    msg = wire.new_message("iopub_welcome", {"subscription": subscription}, None)
+    return wire.serialize(msg, [topic])

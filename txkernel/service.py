@@ -31,7 +31,7 @@ from .connection import (
     read_connection_file,
     write_connection_file,
 )
-from .core import KernelCore
+from .core import KernelCore, welcome_frames
 from .curve import CurveError, CurveServer
 from .interpreter import Interpreter
 from .wire import Wire
@@ -112,6 +112,7 @@ class KernelService(Service):
         self.curve = curve
         self._reactor = reactor
         self._sockets: Any = None
+        self._wire: Wire | None = None
         self._owns_file = False
         self._stopping: Deferred[None] | None = None
 
@@ -148,6 +149,10 @@ class KernelService(Service):
             self._reactor = reactor
         info = self._resolve_info()
         curve = self._curve_for(info)
+        # Made before binding: a subscriber that connects between the bind
+        # and startService (twistd drops privileges there) is welcomed too.
+        self._wire = Wire(info.key, info.signature_scheme)
+        self._stopping = None
         if curve is not None:
             # Written in the connection file too, as jupyter_client 8.10 reads it.
             info = replace(
@@ -159,14 +164,13 @@ class KernelService(Service):
             self._reactor,
             info,
             self.core.message_received,
-            self.core.welcome,
+            self._welcome,
             iopub_hwm=self._iopub_hwm,
             stdin_patience=self._stdin_patience,
             socket_options=curve.socket_options() if curve is not None else (),
         )
         self.connection_info = sockets.bind()
         self._sockets = sockets
-        self._stopping = None
         if self.connection_file is None or not os.path.exists(self.connection_file):
             self.connection_file = write_connection_file(
                 self.connection_info, self.connection_file or new_connection_file_path()
@@ -179,14 +183,23 @@ class KernelService(Service):
     def startService(self) -> None:
         """Bind (if :meth:`privilegedStartService` did not) and start serving."""
         self.privilegedStartService()
-        wire = Wire(self.connection_info.key, self.connection_info.signature_scheme)
-        self.core.attach(wire, self._sockets, self._shutdown_requested)
+        assert self._wire is not None
+        self.core.attach(self._wire, self._sockets, self._shutdown_requested)
         Service.startService(self)
         log.info(
             "Kernel {name} serving; to connect: jupyter console --existing {file}",
             name=type(self.kernel).__name__,
             file=self.connection_file,
         )
+
+    def _welcome(self, topic: bytes) -> list[bytes] | None:
+        """(IOPub thread) The ``iopub_welcome`` for a new subscriber, from the
+        bind until the service stops, so it always comes before the first
+        other message that subscriber gets (``status: starting`` included)."""
+        wire = self._wire
+        if wire is None or self._stopping is not None:
+            return None
+        return welcome_frames(wire, topic)
 
     def stopService(self) -> Deferred[None]:
         """Fires once IOPub is flushed, the sockets are closed and the threads joined."""
