@@ -257,6 +257,33 @@ class MainModuleTests(TestCase):
         self.assertFalse(os.path.exists(connection_file))
 
 
+    async def test_a_sigint_while_it_starts_interrupts_nothing(self) -> None:
+        # jupyter_client sends SIGINT before every shutdown_request, so one can
+        # come while the kernel is still starting.  Here it is made pending
+        # before the kernel runs (blocked, then sent; both survive exec), so
+        # it arrives exactly when the kernel first lets signals in.
+        proto = spawn(self, "-c", SIGINT_PENDING, "-m", "txkernel")
+        match = await proto.wait_for(r"jupyter console --existing (\S+)")
+        client = await connect_to(self, read_connection_file(match.group(1)))
+        result = await client.execute("6 * 7")
+        self.assertEqual(
+            result.of_type("execute_result")[0]["content"]["data"]["text/plain"], "42"
+        )
+        await client.shutdown()
+        self.assertEqual(await proto.ended, 0, proto.output)
+        self.assertNotIn("KeyboardInterrupt", proto.output)
+
+
+#: ``python -c SIGINT_PENDING args...``: runs ``python args...`` with a SIGINT
+#: pending and blocked.
+SIGINT_PENDING = """\
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+os.kill(os.getpid(), signal.SIGINT)
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+
+
 class TwistdInterruptTests(TestCase):
     """Under twistd the reactor has the main thread and cells run on a worker."""
 

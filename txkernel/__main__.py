@@ -165,7 +165,13 @@ def serve(args: argparse.Namespace) -> int:
         daemon=True,
     )
     reactor_thread.start()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, process_signals)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, process_signals)
+    except KeyboardInterrupt:
+        # A SIGINT that came while starting (jupyter_client sends one before
+        # each shutdown_request): nothing runs yet, so there is nothing to
+        # interrupt; the kernel serves on.
+        pass
     try:
         if on_main:
             kernel.run_main()  # until the kernel stops
