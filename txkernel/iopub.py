@@ -45,10 +45,12 @@ from typing import Any
 import zmq
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 
 from ._frames import NOBLOCK, send_frames
 from ._socket_thread import SocketThread
+from .wire import PendingFrames
 
 log = Logger()
 
@@ -159,9 +161,13 @@ class IOPubThread(SocketThread):
     def send(self, frames: Sequence[bytes]) -> None:
         """Queue one multipart message (thread-safe, never blocks).
 
-        Messages sent after :meth:`stop` are dropped.
+        Messages sent after :meth:`stop` are dropped.  ``frames`` may be
+        :class:`~txkernel.wire.PendingFrames`: they are serialized on this
+        thread when their turn comes (and count no bytes towards
+        ``max_queued_bytes``: only the kernel's small ``status`` messages
+        come so).
         """
-        size = sum(len(f) for f in frames)
+        size = 0 if type(frames) is PendingFrames else sum(len(f) for f in frames)
         with self._lock:
             if self._stopping:
                 return
@@ -275,6 +281,17 @@ class IOPubThread(SocketThread):
                 if isinstance(item, _Flush):
                     queue.popleft()
                     call(item.deferred.callback, None)
+                    continue
+                if type(item) is PendingFrames:
+                    try:
+                        frames = item.frames()
+                    except Exception:
+                        queue.popleft()
+                        call(log.failure, "IOPub: could not serialize a message", Failure())
+                        continue
+                    if not self._send(sock, frames):
+                        break
+                    queue.popleft()
                     continue
                 if not self._send(sock, item):
                     break
