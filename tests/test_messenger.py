@@ -25,30 +25,40 @@ class ParentHeaderTests(TestCase):
         client = served.client
         published = []
         client.watch_iopub(published.append)
+
+        def is_idle_of(msg_id: str):
+            return lambda m: (
+                m["msg_type"] == "status"
+                and m["content"]["execution_state"] == "idle"
+                and m["parent_header"].get("msg_id") == msg_id
+            )
+
         for channel in ["shell", "control", "shell", "shell", "control", "control"]:
             reply = await client.kernel_info(channel)
             parent = reply["parent_header"]
             self.assertEqual(parent["msg_type"], "kernel_info_request")
             # (the client checked every message's signature on arrival)
-            await wait_for(
-                client,
-                lambda m: m["msg_type"] == "status"
-                and m["content"]["execution_state"] == "idle"
-                and m["parent_header"]["msg_id"] == parent["msg_id"],
-            )
+            idle = is_idle_of(parent["msg_id"])
+            if not any(idle(m) for m in published):  # not yet: wait for it
+                await wait_for(client, idle)
             mine = [
-                m["content"]["execution_state"]
+                m
                 for m in published
                 if m["msg_type"] == "status"
                 and m["parent_header"].get("msg_id") == parent["msg_id"]
             ]
-            self.assertEqual(mine, ["busy", "idle"])
             self.assertEqual(
-                [m["parent_header"] for m in published[-2:]], [parent, parent]
+                [m["content"]["execution_state"] for m in mine], ["busy", "idle"]
             )
+            self.assertEqual([m["parent_header"] for m in mine], [parent, parent])
         execution = await client.execute("x")
         self.assertEqual(states(execution), ["busy", "idle"])
-        for msg in execution.of_type("status"):
+        [execute_input] = execution.of_type("execute_input")
+        self.assertEqual(execute_input["content"], {"code": "x", "execution_count": 1})
+        self.assertEqual(
+            [m["msg_type"] for m in execution.outputs], ["status", "execute_input", "status"]
+        )
+        for msg in execution.outputs:
             self.assertEqual(msg["parent_header"], execution.reply["parent_header"])
         self.assertEqual(
             execution.reply["parent_header"]["msg_type"], "execute_request"

@@ -84,27 +84,35 @@ class Messenger:
         )
 
     def status(self, state: str, request: Request | None) -> None:
-        """Publish ``status: state`` for ``request``.
+        """Publish ``status: state`` for ``request`` (see :meth:`publish_owned`)."""
+        self.publish_owned("status", {"execution_state": state}, request)
+
+    def publish_owned(
+        self, msg_type: str, content: dict[str, Any], parent: Request | None
+    ) -> None:
+        """Publish a message whose ``content`` the messenger now owns (nobody
+        changes it afterwards): the kernel's own ``status`` and
+        ``execute_input``.
 
         The message is made now, in its place in the IOPub queue; it is
         packed and signed when the IOPub thread sends it (see
-        :class:`~txkernel.wire.PendingFrames`), so a request's reply is not
-        held up by its ``busy``.
+        :class:`~txkernel.wire.PendingFrames`), so a request's reply (or its
+        cell) is not held up by the messages published before it.
         """
         if self.closed:
             return
         if self._before_publish is not None:
-            self._before_publish("status")
+            self._before_publish(msg_type)
         wire = self.wire
-        msg = wire.new_message(
-            "status",
-            {"execution_state": state},
-            request.message if request else None,
+        msg = wire.new_message(msg_type, content, parent.message if parent else None)
+        topic = (
+            self._status_topic
+            if msg_type == "status"
+            else f"kernel.{wire.session_id}.{msg_type}".encode()
         )
-        topic = self._status_topic
 
         def serialize() -> list[bytes]:
-            return wire.serialize(msg, [topic], self._parent_frame(request))
+            return wire.serialize(msg, [topic], self._parent_frame(parent))
 
         self._transport.publish(PendingFrames(serialize))
 
