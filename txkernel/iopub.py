@@ -163,9 +163,10 @@ class IOPubThread(SocketThread):
 
         Messages sent after :meth:`stop` are dropped.  ``frames`` may be
         :class:`~txkernel.wire.PendingFrames`: they are serialized on this
-        thread when their turn comes (and count no bytes towards
-        ``max_queued_bytes``: only the kernel's small ``status`` messages
-        come so).
+        thread when their turn comes, and count no bytes towards
+        ``max_queued_bytes`` (only the kernel's ``status`` and
+        ``execute_input`` come so: a few hundred bytes, or the code their
+        request holds anyway).
         """
         size = 0 if type(frames) is PendingFrames else sum(len(f) for f in frames)
         with self._lock:

@@ -282,9 +282,10 @@ class PendingFrames(Sequence[bytes]):
     """The frames of a message, serialized when first read (any thread).
 
     For messages whose content nobody else holds (the kernel's own
-    ``status``): the messenger builds the message (header, date, parent)
-    when it publishes, and packing and signing wait until the IOPub thread
-    sends it, after the reply that follows it is on its way.  Reading it
+    ``status`` and ``execute_input``): the messenger builds the message
+    (header, date, parent) when it publishes, and packing and signing wait
+    until the IOPub thread sends it, after the reply (or the cell) that
+    follows it is on its way.  Reading it
     from two threads at once may serialize it twice, to the same frames.
     """
 
