@@ -218,3 +218,43 @@ class PendingFramesTests(SynchronousTestCase):
         self.assertEqual(len(calls), 1)
         _, got = Wire("secret").deserialize(list(pending))
         self.assertEqual(got["content"], {"execution_state": "busy"})
+
+
+class SigningAndDatesTests(SynchronousTestCase):
+    def test_the_signature_is_the_hmac_of_the_four_json_frames_for_each_scheme(
+        self,
+    ) -> None:
+        import hashlib
+        import hmac
+
+        for scheme in ("hmac-sha256", "hmac-sha512", "hmac-sha1", "hmac-md5"):
+            wire = Wire("secret", scheme)
+            frames = wire.serialize(wire.new_message("status", {"x": "é"}), [b"t"])
+            at = frames.index(DELIMITER)
+            expected = hmac.new(
+                b"secret", b"".join(frames[at + 2 : at + 6]),
+                getattr(hashlib, scheme.split("-")[1]),
+            ).hexdigest()  # fmt: skip
+            self.assertEqual(frames[at + 1].decode(), expected)
+            Wire("secret", scheme).deserialize(frames)  # and it verifies
+
+    def test_dates_anywhere_in_a_header_become_aware_datetimes(self) -> None:
+        from datetime import UTC, datetime
+
+        from txkernel.wire import extract_dates
+
+        got = extract_dates(
+            {
+                "date": "2026-12-02T01:15:26.5Z",
+                "nested": [{"when": "2026-12-02T01:15:26+01:00"}, "2026-12-02T01:15"],
+                "not a date": "2026-13-45T99:99",
+                "id": "abcd-ef",
+                "n": 3,
+                "none": None,
+            }
+        )
+        self.assertEqual(got["date"], datetime(2026, 12, 2, 1, 15, 26, 500000, UTC))
+        self.assertEqual(got["nested"][0]["when"].utcoffset().total_seconds(), 3600)
+        self.assertIsNotNone(got["nested"][1].tzinfo)  # naive: local time
+        self.assertEqual(got["not a date"], "2026-13-45T99:99")
+        self.assertEqual((got["id"], got["n"], got["none"]), ("abcd-ef", 3, None))

@@ -118,7 +118,7 @@ class Wire:
         #: Length of a valid signature frame (hex digest), 0 without a key.
         self._signature_length = 2 * hashlib.new(self._digest).digest_size if key else 0
         # Signing copies this keyed HMAC rather than keying a new one.
-        self._mac = hmac.new(key, digestmod=self._digest) if key else None
+        self._mac = _keyed_hmac(key, self._digest) if key else None
         #: The replay guard: fingerprints of the last accepted signatures.
         self.replay_history = ReplayHistory(REPLAY_HISTORY_SIZE)
         self._ids = itertools.count(1)
@@ -162,8 +162,7 @@ class Wire:
         if self._mac is None:
             return b""
         mac = self._mac.copy()
-        for part in parts:
-            mac.update(part)
+        mac.update(b"".join(parts))
         return mac.hexdigest().encode("ascii")
 
     def serialize(
@@ -321,6 +320,18 @@ _ISO8601 = re.compile(
 )
 
 
+def _keyed_hmac(key: bytes, digest: str) -> Any:
+    """A keyed HMAC to copy for each signature: OpenSSL's own object where
+    there is one (its ``copy``, ``update`` and ``hexdigest`` are C calls;
+    :class:`hmac.HMAC` wraps each in Python), else :func:`hmac.new`'s."""
+    try:
+        import _hashlib
+
+        return _hashlib.hmac_new(key, digestmod=digest)
+    except (ImportError, AttributeError, ValueError):
+        return hmac.new(key, digestmod=digest)
+
+
 def _digest_name(scheme: str) -> str:
     """The hashlib name of a signature scheme such as ``hmac-sha256``."""
     kind, _, name = scheme.partition("-")
@@ -412,14 +423,29 @@ def unpack(data: bytes) -> Any:
 def extract_dates(obj: Any) -> Any:
     """``obj`` with its ISO 8601 strings as timezone-aware datetimes (headers)."""
     if isinstance(obj, dict):
-        return {k: extract_dates(v) for k, v in obj.items()}
+        # (a header's values are mostly plain strings: those are looked at
+        # here, without a call each)
+        out = {}
+        for k, v in obj.items():
+            if v.__class__ is str:
+                out[k] = _date_or_text(v) if v[4:5] == "-" else v
+            else:
+                out[k] = extract_dates(v)
+        return out
     if isinstance(obj, list):
         return [extract_dates(v) for v in obj]
     # (the cheap test first: most strings are no date)
-    if isinstance(obj, str) and obj[4:5] == "-" and _ISO8601.match(obj):
-        try:
-            parsed = datetime.fromisoformat(obj)
-        except ValueError:
-            return obj
-        return parsed if parsed.tzinfo is not None else parsed.astimezone()
+    if isinstance(obj, str) and obj[4:5] == "-":
+        return _date_or_text(obj)
     return obj
+
+
+def _date_or_text(text: str) -> Any:
+    """``text`` as an aware datetime if it is an ISO 8601 date, else itself."""
+    if not _ISO8601.match(text):
+        return text
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return parsed if parsed.tzinfo is not None else parsed.astimezone()
