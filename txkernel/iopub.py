@@ -2,10 +2,13 @@
 
 Any thread hands it serialized messages with :meth:`IOPubThread.send`, which
 costs a ``deque.append`` and a doorbell write; the thread sends them in the
-order they were queued.  On the reactor thread the doorbell rings once per
-reactor turn (or every :data:`RING_EVERY` messages) rather than once per
-message: waking the IOPub thread hands it the GIL, and a request's ``busy``
-would otherwise take it away from the reactor just before the reply is sent.
+order they were queued.  The kernel's own ``status`` and ``execute_input``
+come as :class:`~txkernel.wire.PendingFrames`, which this thread packs and
+signs when their turn comes (after the reactor's turn that queued them).
+On the reactor thread the doorbell rings once per reactor turn (or every
+:data:`RING_EVERY` messages) rather than once per message: waking the IOPub
+thread hands it the GIL, and a request's ``busy`` would otherwise take it
+away from the reactor just before the reply is sent.
 Subscriptions are applied by hand (``XPUB_MANUAL``): the thread subscribes
 the new peer and at once sends it the ``iopub_welcome`` (JEP 65) that
 ``welcome(topic)`` builds, so the welcome is the first message a subscriber
