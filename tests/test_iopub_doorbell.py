@@ -12,6 +12,8 @@ from twisted.trial.unittest import TestCase
 
 from txkernel.connection import ConnectionInfo
 from txkernel.iopub import RING_EVERY, IOPubThread
+from txkernel.testing import expect_logged
+from txkernel.wire import PendingFrames
 
 from .helpers import numbered_reader
 
@@ -79,3 +81,34 @@ class DoorbellTests(TestCase):
             if getattr(c.func, "__self__", None) is iopub
         ]
         self.assertEqual(left, [])
+
+    async def test_pending_frames_go_out_in_their_place(self) -> None:
+        """Frames serialized by the IOPub thread keep their place in the queue."""
+        iopub, got, done = await self.start(30)
+        threads: set[str] = set()
+
+        def pending(i: int) -> PendingFrames:
+            def make() -> list[bytes]:
+                threads.add(threading.current_thread().name)
+                return [b"topic", str(i).encode()]
+
+            return PendingFrames(make)
+
+        for i in range(30):
+            iopub.send(pending(i) if i % 3 else [b"topic", str(i).encode()])
+        await done
+        self.assertEqual(got, list(range(30)))
+        self.assertEqual(threads, {"txkernel-iopub"})
+
+    async def test_a_message_that_cannot_be_serialized_is_logged_and_skipped(
+        self,
+    ) -> None:
+        expect_logged(self, ZeroDivisionError)
+        iopub, got, done = await self.start(2)
+        iopub.send([b"topic", b"1"])
+        iopub.send(PendingFrames(lambda: [b"topic", str(1 // 0).encode()]))
+        iopub.send([b"topic", b"2"])
+        await done
+        self.assertEqual(got, [1, 2])
+        await iopub.flush()
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)

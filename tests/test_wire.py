@@ -125,6 +125,36 @@ class HostileFrameTests(SynchronousTestCase):
             error = self.assertRaises(WireError, self.receiver.deserialize, frames)
             self.assertIn(part, str(error))
 
+    def _resigned(self, content: bytes) -> list[bytes]:
+        frames = self.sender.serialize(self.sender.new_message("comm_msg", {}))
+        at = frames.index(DELIMITER) + 2
+        frames[at + 3] = content
+        frames[at - 1] = self.sender.sign(frames[at : at + 4])
+        return frames
+
+    def test_json_frames_are_read_as_json_loads_reads_them(self) -> None:
+        for raw, expected in [
+            (b'{"a": [1, 2.5, null, true]}', {"a": [1, 2.5, None, True]}),
+            (b'  {"a": 1}', {"a": 1}),
+            (b'{"a": 1}\n\t ', {"a": 1}),
+            (b'{"n": NaN, "i": -Infinity}', None),
+            ('{"t": "\u00e9\\u00e8"}'.encode(), {"t": "\u00e9\u00e8"}),
+            (b'{"bad": "\xff"}', {"bad": "\ufffd"}),
+        ]:
+            _, got = self.receiver.deserialize(self._resigned(raw))
+            if expected is None:
+                self.assertNotEqual(got["content"]["n"], got["content"]["n"])
+                self.assertEqual(got["content"]["i"], float("-inf"))
+            else:
+                self.assertEqual(got["content"], expected)
+
+    def test_a_json_frame_with_more_after_its_value_is_rejected(self) -> None:
+        for raw in (b'{"a": 1} {"b": 2}', b'{"a": 1}x', b"", b"   ", b'{"a": '):
+            error = self.assertRaises(
+                WireError, self.receiver.deserialize, self._resigned(raw)
+            )
+            self.assertIn("undecodable", str(error))
+
     def test_a_signature_of_the_wrong_length_is_refused_and_not_kept(self) -> None:
         for signature in (b"a" * (1024 * 1024), b"ab", b"f" * 128):
             frames = self.sender.serialize(self.sender.new_message("x", {}))
@@ -166,3 +196,65 @@ class HostileFrameTests(SynchronousTestCase):
             WireError, small.deserialize, self.sender.serialize(msg)
         )
         self.assertIn("bytes, more than the limit", str(error))
+
+
+class PendingFramesTests(SynchronousTestCase):
+    def test_pending_frames_are_the_frames_serialize_makes_made_once(self) -> None:
+        from txkernel.wire import PendingFrames
+
+        wire = Wire("secret")
+        msg = wire.new_message("status", {"execution_state": "busy"})
+        calls: list[None] = []
+
+        def make() -> list[bytes]:
+            calls.append(None)
+            return wire.serialize(msg, [b"topic"])
+
+        pending = PendingFrames(make)
+        self.assertEqual(calls, [])
+        self.assertEqual(list(pending), wire.serialize(msg, [b"topic"]))
+        self.assertEqual(len(pending), 7)
+        self.assertEqual(pending[0], b"topic")
+        self.assertEqual(len(calls), 1)
+        _, got = Wire("secret").deserialize(list(pending))
+        self.assertEqual(got["content"], {"execution_state": "busy"})
+
+
+class SigningAndDatesTests(SynchronousTestCase):
+    def test_the_signature_is_the_hmac_of_the_four_json_frames_for_each_scheme(
+        self,
+    ) -> None:
+        import hashlib
+        import hmac
+
+        for scheme in ("hmac-sha256", "hmac-sha512", "hmac-sha1", "hmac-md5"):
+            wire = Wire("secret", scheme)
+            frames = wire.serialize(wire.new_message("status", {"x": "é"}), [b"t"])
+            at = frames.index(DELIMITER)
+            expected = hmac.new(
+                b"secret", b"".join(frames[at + 2 : at + 6]),
+                getattr(hashlib, scheme.split("-")[1]),
+            ).hexdigest()  # fmt: skip
+            self.assertEqual(frames[at + 1].decode(), expected)
+            Wire("secret", scheme).deserialize(frames)  # and it verifies
+
+    def test_dates_anywhere_in_a_header_become_aware_datetimes(self) -> None:
+        from datetime import UTC, datetime
+
+        from txkernel.wire import extract_dates
+
+        got = extract_dates(
+            {
+                "date": "2026-12-02T01:15:26.5Z",
+                "nested": [{"when": "2026-12-02T01:15:26+01:00"}, "2026-12-02T01:15"],
+                "not a date": "2026-13-45T99:99",
+                "id": "abcd-ef",
+                "n": 3,
+                "none": None,
+            }
+        )
+        self.assertEqual(got["date"], datetime(2026, 12, 2, 1, 15, 26, 500000, UTC))
+        self.assertEqual(got["nested"][0]["when"].utcoffset().total_seconds(), 3600)
+        self.assertIsNotNone(got["nested"][1].tzinfo)  # naive: local time
+        self.assertEqual(got["not a date"], "2026-13-45T99:99")
+        self.assertEqual((got["id"], got["n"], got["none"]), ("abcd-ef", 3, None))

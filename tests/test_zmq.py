@@ -54,3 +54,42 @@ class BoundedReadTests(TestCase):
         sock.drain()
         self.assertEqual([int(f[0]) for f in received], list(range(150)))
         self.assertIsNone(sock.read_scheduled)
+
+
+class ReplyWhileReadingTests(TestCase):
+    """A reply sent while its request is handled leaves the socket readable."""
+
+    def setUp(self) -> None:
+        self.factory = make_factory(reactor)
+        self.addCleanup(self.factory.shutdown)
+
+    def test_a_ping_pong_of_replies_sent_from_the_handler_never_stalls(self) -> None:
+        rounds = 300
+        done: Deferred[None] = Deferred()
+        answered: list[bytes] = []
+
+        def serve(frames: list[bytes]) -> None:
+            server.send([frames[0], b"pong", frames[1]])
+
+        def pong(frames: list[bytes]) -> None:
+            answered.append(frames[1])
+            if len(answered) == rounds:
+                done.callback(None)
+            else:
+                client.send([b"%d" % len(answered)])
+
+        server = ZmqSocket(self.factory, zmq.ROUTER, serve)
+        self.addCleanup(server.shutdown)
+        address = server.bind("tcp://127.0.0.1:*")
+        client = ZmqSocket(self.factory, zmq.DEALER, pong)
+        self.addCleanup(client.shutdown)
+        client.connect(address)
+        client.send([b"0"])
+
+        def check(_: object) -> None:
+            self.assertEqual(answered, [b"%d" % i for i in range(rounds)])
+            # The server's reads found it empty after each reply: no read
+            # is left waiting for a later turn.
+            self.assertIsNone(server.read_scheduled)
+
+        return done.addCallback(check)

@@ -5,8 +5,10 @@ A thin layer over txZMQ's ``ZmqConnection`` that fixes its sharp edges:
 - ``doRead`` handles at most :attr:`ZmqSocket.readBatch` messages per call and
   schedules the rest for the next reactor turn, so a flood on one socket
   cannot starve timers, ``callFromThread`` or the other sockets;
-- a send that raises still schedules the read that re-arms the edge-triggered
-  ``ZMQ_FD`` (otherwise input could sit unread forever);
+- every send schedules a read that re-arms the edge-triggered ``ZMQ_FD``
+  (a send that raises too; otherwise input could sit unread forever),
+  except that a read which finds the socket empty after the send (a reply
+  sent while its request is handled) stands for it;
 - whole multipart messages are sent with one call
   (:func:`txkernel._frames.send_frames`, cheaper than pyzmq's
   ``send_multipart``), with the high-water mark set explicitly per socket;
@@ -98,11 +100,15 @@ class ZmqSocket(ZmqConnection):
 
     def doRead(self) -> None:
         """Read up to ``readBatch`` messages, then yield to the reactor."""
-        if self.read_scheduled is not None:
-            if not self.read_scheduled.called:
-                self.read_scheduled.cancel()
-            self.read_scheduled = None
+        self._unschedule_read()
         self._read(self.readBatch)
+
+    def _unschedule_read(self) -> None:
+        call = self.read_scheduled
+        if call is not None:
+            self.read_scheduled = None
+            if not call.called:
+                call.cancel()
 
     def drain(self) -> None:
         """Read every message waiting in the socket now, without a bound."""
@@ -112,6 +118,11 @@ class ZmqSocket(ZmqConnection):
         count = 0
         while self.socket is not None:
             if not has_input(self.socket):
+                # This look at ZMQ_EVENTS came after every send made while
+                # reading (a reply sent by the handler), so it re-armed the
+                # edge-triggered ZMQ_FD as the read those sends scheduled
+                # would have, one reactor turn later: that read is not needed.
+                self._unschedule_read()
                 return
             if limit is not None and count >= limit:
                 self._schedule_read()

@@ -47,7 +47,7 @@ class ExecuteHandler:
         """Run the request's code; fires once the reply has been sent."""
         execution, stop_on_error = self._unpack(request)
         if not execution.silent:
-            self._messenger.publish(
+            self._messenger.publish_owned(
                 "execute_input",
                 {"code": execution.code, "execution_count": execution.execution_count},
                 request,

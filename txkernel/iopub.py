@@ -2,10 +2,13 @@
 
 Any thread hands it serialized messages with :meth:`IOPubThread.send`, which
 costs a ``deque.append`` and a doorbell write; the thread sends them in the
-order they were queued.  On the reactor thread the doorbell rings once per
-reactor turn (or every :data:`RING_EVERY` messages) rather than once per
-message: waking the IOPub thread hands it the GIL, and a request's ``busy``
-would otherwise take it away from the reactor just before the reply is sent.
+order they were queued.  The kernel's own ``status`` and ``execute_input``
+come as :class:`~txkernel.wire.PendingFrames`, which this thread packs and
+signs when their turn comes (after the reactor's turn that queued them).
+On the reactor thread the doorbell rings once per reactor turn (or every
+:data:`RING_EVERY` messages) rather than once per message: waking the IOPub
+thread hands it the GIL, and a request's ``busy`` would otherwise take it
+away from the reactor just before the reply is sent.
 Subscriptions are applied by hand (``XPUB_MANUAL``): the thread subscribes
 the new peer and at once sends it the ``iopub_welcome`` (JEP 65) that
 ``welcome(topic)`` builds, so the welcome is the first message a subscriber
@@ -45,10 +48,12 @@ from typing import Any
 import zmq
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 
 from ._frames import NOBLOCK, send_frames
 from ._socket_thread import SocketThread
+from .wire import PendingFrames
 
 log = Logger()
 
@@ -159,9 +164,14 @@ class IOPubThread(SocketThread):
     def send(self, frames: Sequence[bytes]) -> None:
         """Queue one multipart message (thread-safe, never blocks).
 
-        Messages sent after :meth:`stop` are dropped.
+        Messages sent after :meth:`stop` are dropped.  ``frames`` may be
+        :class:`~txkernel.wire.PendingFrames`: they are serialized on this
+        thread when their turn comes, and count no bytes towards
+        ``max_queued_bytes`` (only the kernel's ``status`` and
+        ``execute_input`` come so: a few hundred bytes, or the code their
+        request holds anyway).
         """
-        size = sum(len(f) for f in frames)
+        size = 0 if type(frames) is PendingFrames else sum(len(f) for f in frames)
         with self._lock:
             if self._stopping:
                 return
@@ -275,6 +285,17 @@ class IOPubThread(SocketThread):
                 if isinstance(item, _Flush):
                     queue.popleft()
                     call(item.deferred.callback, None)
+                    continue
+                if type(item) is PendingFrames:
+                    try:
+                        frames = item.frames()
+                    except Exception:
+                        queue.popleft()
+                        call(log.failure, "IOPub: could not serialize a message", Failure())
+                        continue
+                    if not self._send(sock, frames):
+                        break
+                    queue.popleft()
                     continue
                 if not self._send(sock, item):
                     break

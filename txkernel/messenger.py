@@ -14,7 +14,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 
 from .request import Message, Request, Transport
-from .wire import Wire
+from .wire import PendingFrames, Wire, pack
 
 #: ``parent=CURRENT`` (the default): the request that ``default_parent`` names.
 CURRENT: Any = object()
@@ -41,11 +41,16 @@ class Messenger:
         self._default_parent = default_parent
         self._before_publish = before_publish
         self.closed = True
+        # (request header, its packed JSON): busy, the reply, idle and any
+        # output of one request share their parent header; it is packed once.
+        self._parent_packed: tuple[dict[str, Any], bytes] | None = None
+        self._status_topic = b""
 
     def open(self, wire: Wire, transport: Transport) -> None:
         """Send through ``transport``, signed by ``wire``, from now on."""
         self.wire = wire
         self._transport = transport
+        self._status_topic = f"kernel.{wire.session_id}.status".encode()
         self.closed = False
 
     def close(self) -> None:
@@ -74,11 +79,54 @@ class Messenger:
         )
         if topic is None:
             topic = f"kernel.{wire.session_id}.{msg_type}".encode()
-        self._transport.publish(wire.serialize(msg, [topic]))
+        self._transport.publish(
+            wire.serialize(msg, [topic], self._parent_frame(parent))
+        )
 
     def status(self, state: str, request: Request | None) -> None:
-        """Publish ``status: state`` for ``request``."""
-        self.publish("status", {"execution_state": state}, parent=request)
+        """Publish ``status: state`` for ``request`` (see :meth:`publish_owned`)."""
+        self.publish_owned("status", {"execution_state": state}, request)
+
+    def publish_owned(
+        self, msg_type: str, content: dict[str, Any], parent: Request | None
+    ) -> None:
+        """Publish a message whose ``content`` the messenger now owns (nobody
+        changes it afterwards): the kernel's own ``status`` and
+        ``execute_input``.
+
+        The message is made now, in its place in the IOPub queue; it is
+        packed and signed when the IOPub thread sends it (see
+        :class:`~txkernel.wire.PendingFrames`), so a request's reply (or its
+        cell) is not held up by the messages published before it.
+        """
+        if self.closed:
+            return
+        if self._before_publish is not None:
+            self._before_publish(msg_type)
+        wire = self.wire
+        msg = wire.new_message(msg_type, content, parent.message if parent else None)
+        topic = (
+            self._status_topic
+            if msg_type == "status"
+            else f"kernel.{wire.session_id}.{msg_type}".encode()
+        )
+
+        def serialize() -> list[bytes]:
+            return wire.serialize(msg, [topic], self._parent_frame(parent))
+
+        self._transport.publish(PendingFrames(serialize))
+
+    def _parent_frame(self, request: Request | None) -> bytes | None:
+        """``request``'s header packed as a parent header (any thread)."""
+        if request is None:
+            return None
+        header = request.message["header"]
+        packed = self._parent_packed
+        if packed is not None and packed[0] is header:
+            return packed[1]
+        frame = pack(header)
+        self._parent_packed = (header, frame)
+        return frame
 
     def reply(
         self,
@@ -92,7 +140,8 @@ class Messenger:
             return
         msg = self.wire.new_message(msg_type, content, request.message, metadata)
         self._transport.send(
-            request.channel, self.wire.serialize(msg, request.identities)
+            request.channel,
+            self.wire.serialize(msg, request.identities, self._parent_frame(request)),
         )
 
     def send_to_peer(self, request: Request, channel: str, msg: Message) -> Deferred[None]:
