@@ -308,6 +308,37 @@ class NoDeadlockTests(WidgetTestCase):
         self.assertEqual(two.of_type("execute_result")[0]["content"]["data"]["text/plain"], "[1, 2]")
 
 
+    async def test_comm_messages_before_a_handed_over_cell_starts_wait_for_it(self) -> None:
+        # The execution thread has not taken the cell yet (here it is held by a
+        # job queued before it; under load it may simply be slow to wake):
+        # comm messages that arrive then still run after that cell and before
+        # the next, as they would once it runs.
+        await self.start()
+        await self.ok(
+            """
+            import comm
+            seen = []
+            c = comm.create_comm(target_name="test.order")
+            c.on_msg(lambda msg: seen.append(msg["content"]["data"]["n"]))
+            """
+        )
+        comm_id = self.kernel.namespace["c"].comm_id
+        gate = __import__("threading").Event()
+        executor = self.kernel._executors[None]
+        held = executor.submit(gate.wait, 20)
+        first = self.execute("len(seen)")
+        await wait_for(self.client, lambda m: m["msg_type"] == "execute_input")
+        self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 1}})
+        second = self.execute("list(seen)")
+        self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 2}})
+        await self.served.received(2, "comm_msg")
+        gate.set()
+        await held
+        one, two = await first, await second
+        self.assertEqual(one.of_type("execute_result")[0]["content"]["data"]["text/plain"], "0")
+        self.assertEqual(two.of_type("execute_result")[0]["content"]["data"]["text/plain"], "[1, 2]")
+
+
 class IpywidgetsTests(WidgetTestCase):
     async def test_a_slider_renders(self) -> None:
         await self.start()

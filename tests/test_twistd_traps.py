@@ -346,3 +346,47 @@ class ExecutorStopTests(TestCase):
         self.assertTrue(failures["running"].check(KeyboardInterrupt))
         self.assertTrue(failures["queued"].check(CancelledError))
         self.assertEqual(ran, [])
+
+
+class ExecutorInterruptTests(TestCase):
+    timeout = 30
+
+    async def test_an_interrupt_before_the_thread_takes_the_call_interrupts_it(
+        self,
+    ) -> None:
+        # The frontend shows a cell as running from the moment it is handed
+        # over; an interrupt that comes before the execution thread has taken
+        # it (here: the thread is not started yet) interrupts that cell.
+        executor = ThreadExecutor(reactor)
+        ran: list[str] = []
+        handed = executor.submit(ran.append, "handed over", cell=True)
+        executor.interrupt()
+        executor.start()
+        self.addCleanup(executor.stop)
+        await self.assertFailure(handed, KeyboardInterrupt)
+        self.assertEqual(ran, [])
+        # Only that cell: the next one runs.
+        await executor.submit(ran.append, "next", cell=True)
+        self.assertEqual(ran, ["next"])
+
+    async def test_a_job_that_is_no_cell_is_not_interrupted_before_it_starts(
+        self,
+    ) -> None:
+        # (a comm message's handler: skipping it would lose the message)
+        executor = ThreadExecutor(reactor)
+        ran: list[str] = []
+        handed = executor.submit(ran.append, "comm")
+        executor.interrupt()
+        executor.start()
+        self.addCleanup(executor.stop)
+        await handed
+        self.assertEqual(ran, ["comm"])
+
+    async def test_an_interrupt_with_nothing_submitted_is_forgotten(self) -> None:
+        executor = ThreadExecutor(reactor)
+        executor.start()
+        self.addCleanup(executor.stop)
+        executor.interrupt()
+        ran: list[str] = []
+        await executor.submit(ran.append, "later", cell=True)
+        self.assertEqual(ran, ["later"])

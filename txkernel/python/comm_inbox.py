@@ -5,8 +5,9 @@ while a cell runs would wait for the end of the cell.  A cell that waits for
 a reply from a widget in the page (``await reply`` where a comm handler
 fires ``reply``) would then never end.  The Python kernel therefore takes the
 comm messages (``comm_open``, ``comm_msg``, ``comm_close``) that arrive
-while its execution thread runs a job (a cell or a comm handler) out of the
-shell queue and into this inbox, which serves them:
+while its execution thread runs a job (a cell or a comm handler), or has
+been handed one it has not started yet, out of the shell queue and into
+this inbox, which serves them:
 
 - at once, on the reactor thread, while the job *waits on the reactor*: a
   top-level ``await`` (the cell's coroutine runs on the reactor), a
@@ -64,6 +65,13 @@ class CommInbox:
         self._waiting = 0  # that job waits on the reactor (reactor thread only)
 
     # -- reactor thread --
+
+    def expect(self) -> None:
+        """A job has been handed to the execution thread (which may not have
+        started it yet): from now on comm messages wait for it here, as
+        they would once it runs."""
+        with self._lock:
+            self._open = True
 
     def accept(self, request: Request) -> bool:
         """Take ``request`` if it is a comm message and a job is running."""

@@ -85,14 +85,17 @@ _UNSET = object()
 
 
 class _Job:
-    __slots__ = ("f", "args", "deferred", "result", "sent")
+    __slots__ = ("f", "args", "deferred", "result", "sent", "cell")
 
-    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], deferred: Deferred[Any]) -> None:
+    def __init__(
+        self, f: Callable[..., Any], args: tuple[Any, ...], deferred: Deferred[Any], cell: bool
+    ) -> None:
         self.f = f
         self.args = args
         self.deferred = deferred
         self.result: Any = _UNSET
         self.sent = False
+        self.cell = cell
 
 
 class _Executor:
@@ -103,6 +106,10 @@ class _Executor:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        # Cells submitted and not taken by the execution thread yet, and
+        # whether an interrupt came for the next of them (see interrupt()).
+        self._queued_cells = 0
+        self._interrupt_next = False
         self._stopped: Deferred[None] = Deferred()
         self._stopping = False
 
@@ -111,13 +118,20 @@ class _Executor:
         """Whether a submitted call is running now."""
         return self._running
 
-    def submit(self, f: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        """Run ``f(*args)`` on the execution thread; fires (reactor thread) with its result."""
+    def submit(self, f: Callable[..., Any], *args: Any, cell: bool = False) -> Deferred[Any]:
+        """Run ``f(*args)`` on the execution thread; fires (reactor thread) with its result.
+
+        ``cell``: the call is a cell, which an interrupt reaches even before
+        the execution thread has taken it (see :meth:`interrupt`).
+        """
         d: Deferred[Any] = Deferred()
         if self._stopping:
             d.errback(RuntimeError("the executor is stopped"))
             return d
-        self._jobs.put(_Job(f, args, d))
+        if cell:
+            with self._lock:
+                self._queued_cells += 1
+        self._jobs.put(_Job(f, args, d, cell))
         return d
 
     def stop(self) -> Deferred[None]:
@@ -135,10 +149,17 @@ class _Executor:
         return branch(self._stopped)
 
     def interrupt(self) -> None:
-        """Raise ``KeyboardInterrupt`` in the running call, if there is one."""
+        """Raise ``KeyboardInterrupt`` in the running call, if there is one.
+
+        Otherwise a cell submitted but not started yet (the execution thread
+        has not taken it, while the frontend already shows it running) is
+        interrupted: it does not run, and fails with ``KeyboardInterrupt``.
+        """
         with self._lock:
             if self._running:
                 self._raise_interrupt()
+            elif self._queued_cells:
+                self._interrupt_next = True
 
     def _raise_interrupt(self) -> None:
         raise NotImplementedError
@@ -166,10 +187,17 @@ class _Executor:
     def _run(self, job: _Job) -> None:
         with self._lock:
             stopping = self._stopping
-            self._running = not stopping
+            interrupted = False
+            if job.cell:
+                self._queued_cells -= 1
+                interrupted, self._interrupt_next = self._interrupt_next, False
+            self._running = not stopping and not interrupted
         if stopping:
             # Stopped before it started: it reads as interrupted at once.
             self._send(job, Failure(CancelledError("the executor stopped")))
+            return
+        if interrupted:
+            self._send(job, Failure(KeyboardInterrupt()))
             return
         try:
             with cell_running():

@@ -19,6 +19,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 import twisted
 
@@ -321,10 +322,25 @@ class PythonKernel(BaseInterpreter):
         )
         executor = self._executor(execution.request)
         if execution.subshell_id is None:
-            return executor.submit(
-                self.comm_inbox.run, self._run_cell, execution.code, cell, execution.user_expressions
+            self.comm_inbox.expect()
+            running = executor.submit(
+                self.comm_inbox.run,
+                self._run_cell,
+                execution.code,
+                cell,
+                execution.user_expressions,
+                cell=True,
             )
-        return executor.submit(self._run_cell, execution.code, cell, execution.user_expressions)
+        else:
+            running = executor.submit(
+                self._run_cell, execution.code, cell, execution.user_expressions, cell=True
+            )
+        return running.addErrback(self._interrupted_outside_the_code)
+
+    def _interrupted_outside_the_code(self, failure: Failure) -> dict[str, Any]:
+        """A cell interrupted before it started, or just after its code ended."""
+        failure.trap(KeyboardInterrupt)
+        return {"status": "error", **self.interrupted()}
 
     def _run_cell(self, code: str, cell: Cell, user_expressions: dict[str, str]) -> dict[str, Any]:
         token = current_cell.set(cell)
@@ -450,6 +466,7 @@ class PythonKernel(BaseInterpreter):
     def deliver_comm(self, request: Request, deliver: Callable[[], object]) -> Deferred[None]:
         executor = self._executor(request)
         if request.subshell_id is None:
+            self.comm_inbox.expect()
             return executor.submit(self.comm_inbox.run, self._run_in_comm_cell, request, deliver)
         return executor.submit(self._run_in_comm_cell, request, deliver)
 
