@@ -9,9 +9,11 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
 
 from txkernel import testing
 from txkernel.client import KernelClient
@@ -164,3 +166,40 @@ def numbered_reader(test, endpoint: str, expected: int) -> tuple[list[int], Defe
     test.addCleanup(sock.shutdown)
     sock.connect(endpoint)
     return got, done
+
+
+@implementer(IReadDescriptor)
+class ProcessWatch:
+    """A pidfd in the reactor: ``exited`` fires once process ``pid`` has
+    ended (exited or killed; a zombie waiting for its parent counts as
+    ended), at once if it is gone already.  Any process, not only a child."""
+
+    def __init__(self, pid: int) -> None:
+        self.exited: Deferred[None] = Deferred()
+        try:
+            self._fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._fd = -1
+            self.exited.callback(None)
+            return
+        reactor.addReader(self)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def doRead(self) -> None:
+        self.close()
+        if not self.exited.called:
+            self.exited.callback(None)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            reactor.removeReader(self)
+            os.close(self._fd)
+            self._fd = -1
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+    def logPrefix(self) -> str:
+        return "pidfd"

@@ -6,52 +6,23 @@ from __future__ import annotations
 import os
 import signal
 
-from twisted.internet import reactor
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.trial.unittest import SkipTest
 
 from txkernel.client import KernelClient, KernelDied
 from txkernel.manager import KernelExit
 
+from .helpers import ProcessWatch
 from .test_manager import ManagerTestCase
 
 
-class _ProcessWatch:
-    """A pidfd in the reactor: fires ``exited`` once the process has ended
-    (exited or killed; a zombie waiting for its parent counts as ended)."""
-
-    def __init__(self, pid: int) -> None:
-        self.exited: Deferred[None] = Deferred()
-        self._fd = os.pidfd_open(pid)
-        reactor.addReader(self)
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def doRead(self) -> None:
-        self.close()
-        self.exited.callback(None)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            reactor.removeReader(self)
-            os.close(self._fd)
-            self._fd = -1
-
-    def connectionLost(self, reason) -> None:
-        self.close()
-
-    def logPrefix(self) -> str:
-        return "pidfd"
-
-
-async def child_of_cell(test, client: KernelClient, name: str) -> _ProcessWatch:
+async def child_of_cell(test, client: KernelClient, name: str) -> ProcessWatch:
     """Start ``sleep 60`` from a cell as ``name``; a watch on its end."""
     result = await client.execute(
         f"import subprocess\n{name} = subprocess.Popen(['sleep', '60'])\nprint({name}.pid)"
     )
     pid = int(result.stream_text())
-    watch = _ProcessWatch(pid)
+    watch = ProcessWatch(pid)
     test.addCleanup(watch.close)
     return watch
 

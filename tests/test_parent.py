@@ -12,7 +12,7 @@ from twisted.trial.unittest import TestCase
 from txkernel.connection import read_connection_file
 from txkernel.parent import ParentWatcher, launched_by_jupyter
 
-from .helpers import REPO_ROOT, ProcessOutput, connect_to
+from .helpers import REPO_ROOT, ProcessOutput, ProcessWatch, connect_to
 
 
 class ParentWatcherTests(TestCase):
@@ -75,10 +75,13 @@ class OrphanTests(TestCase):
         self.assertEqual((await client.execute("1 + 1")).content["status"], "ok")
         client.stop()
 
+        kernel_ended = ProcessWatch(kernel_pid)
+        self.addCleanup(kernel_ended.close)
         launcher.signalProcess("KILL")
-        # The kernel shares the launcher's output pipes, so the process
-        # protocol ends only once the kernel has exited too.
+        # The kernel shares the launcher's output pipes: they close once the
+        # kernel has let go of them, which may come a moment before it exits.
         await proto.ended
+        await kernel_ended.exited
         self.assertIn("has exited; shutting down", proto.output)
         self.assertFalse(_alive(kernel_pid))
 
