@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -390,3 +391,24 @@ class ExecutorInterruptTests(TestCase):
         ran: list[str] = []
         await executor.submit(ran.append, "later", cell=True)
         self.assertEqual(ran, ["later"])
+
+    async def test_a_sigint_before_the_main_thread_takes_the_cell_interrupts_it(
+        self,
+    ) -> None:
+        # The same for SIGINT (the kernel Jupyter launches): its handler runs
+        # on the main thread, here called as the signal would call it, with
+        # the execution loop on a thread of the test's.
+        from txkernel.python.executor import MainThreadExecutor
+
+        executor = MainThreadExecutor(reactor)
+        ran: list[str] = []
+        handed = executor.submit(ran.append, "handed over", cell=True)
+        executor._on_sigint(signal.SIGINT, None)
+        loop = threading.Thread(target=executor._loop)
+        loop.start()
+        self.addCleanup(loop.join, 10)
+        self.addCleanup(executor.stop)
+        await self.assertFailure(handed, KeyboardInterrupt)
+        await executor.submit(ran.append, "next", cell=True)
+        self.assertEqual(ran, ["next"])
+

@@ -303,8 +303,13 @@ class MainThreadExecutor(_Executor):
             signal.signal(signal.SIGINT, previous)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
+        # On the main thread, between two of its bytecodes: no lock here (the
+        # thread may hold it).  A cell handed over but not taken yet is
+        # interrupted as interrupt() would.
         if self._running:
             raise KeyboardInterrupt
+        if self._queued_cells:
+            self._interrupt_next = True
 
     def _raise_interrupt(self) -> None:
         if self._main_ident is not None:
