@@ -566,7 +566,7 @@ def make_targets(
             )
         )
     if "txkernel-twistd" in requested:
-        plain = _install_spec(
+        under_twistd = _install_spec(
             prefix,
             "txkernel-bench-twistd",
             [twistd, "-n", "--pidfile=", "txkernel", "-f", "{connection_file}"],
@@ -579,7 +579,7 @@ def make_targets(
             "txkernel under twistd, with a web site (bench/host.tac)",
         )
         targets.append(
-            Target("txkernel-twistd", plain, host, None, txkernel.__version__)
+            Target("txkernel-twistd", under_twistd, host, None, txkernel.__version__)
         )
     if baseline is not None:
         base = _install_spec(
