@@ -133,14 +133,6 @@ class KernelCore:
         for watcher in list(self._request_watchers):
             watcher(request)
 
-    def welcome(self, topic: bytes) -> list[bytes] | None:
-        """The serialized ``iopub_welcome`` (JEP 65) for a new IOPub
-        subscription to ``topic`` (any thread; the IOPub thread sends it
-        before anything else reaches that subscriber)."""
-        if self.messenger.closed:
-            return None
-        return welcome_frames(self.messenger.wire, topic)
-
     def watch_requests(self, watcher: Callable[[Request], object]) -> Callable[[], None]:
         """Call ``watcher(request)`` for every message that arrives (shell,
         control, stdin), once it is queued (or served, if that could be done
@@ -270,7 +262,9 @@ class KernelCore:
 
 def welcome_frames(wire: Wire, topic: bytes) -> list[bytes] | None:
     """The ``iopub_welcome`` (JEP 65) for a subscription to ``topic``,
-    serialized by ``wire``; None for a topic that is not UTF-8 (any thread)."""
+    serialized by ``wire``; None for a topic that is not UTF-8 (any thread;
+    the IOPub thread sends it before anything else reaches that subscriber,
+    see ``KernelService``)."""
     try:
         subscription = topic.decode("utf-8")
     except UnicodeDecodeError:

@@ -145,11 +145,7 @@ class OutputBuffer:
         reactor from answering control requests for a long time.  That text
         follows in the next batch.
         """
-        if self._publishing.acquire(blocking=False):
-            try:
-                self._publish_batch()
-            finally:
-                self._publishing.release()
+        if self._try_publish():
             return
         me = threading.get_ident()
         with self._lock:
@@ -200,11 +196,7 @@ class OutputBuffer:
         """(reactor thread) Publish what is buffered, unless another thread
         is publishing now: then try again after the interval, so the reactor
         never waits for a thread that prints."""
-        if self._publishing.acquire(blocking=False):
-            try:
-                self._publish_batch()
-            finally:
-                self._publishing.release()
+        if self._try_publish():
             return
         with self._lock:
             retry = bool(self._chunks) and not self._timer_wanted
@@ -212,6 +204,17 @@ class OutputBuffer:
                 self._timer_wanted = True
         if retry:
             self._arm()
+
+    def _try_publish(self) -> bool:
+        """Publish what is buffered unless another thread is publishing now;
+        whether it did."""
+        if not self._publishing.acquire(blocking=False):
+            return False
+        try:
+            self._publish_batch()
+        finally:
+            self._publishing.release()
+        return True
 
     def _publish_batch(self) -> None:
         """Take every buffered chunk and publish it (``_publishing`` held)."""
