@@ -283,7 +283,8 @@ class NoDeadlockTests(WidgetTestCase):
         after = await self.ok("seen")
         self.assertEqual(after.of_type("execute_result")[0]["content"]["data"]["text/plain"], "['txkernel-execute']")
 
-    async def test_comm_messages_during_a_busy_cell_run_after_it_and_before_the_next_cell(self) -> None:
+    async def order_comm(self) -> str:
+        """Start the kernel with comm ``c`` whose messages append ``n`` to ``seen``; its id."""
         await self.start()
         await self.ok(
             """
@@ -293,50 +294,48 @@ class NoDeadlockTests(WidgetTestCase):
             c.on_msg(lambda msg: seen.append(msg["content"]["data"]["n"]))
             """
         )
-        comm_id = self.kernel.namespace["c"].comm_id
-        self.kernel.namespace["gate"] = gate = __import__("threading").Event()
-        first = self.execute("gate.wait(20)\nlen(seen)")
-        # Wait until the cell runs, so that the messages arrive during it.
-        await wait_for(self.client, lambda m: m["msg_type"] == "execute_input")
+        return self.kernel.namespace["c"].comm_id
+
+    async def comms_around_a_cell(self, comm_id: str) -> Deferred:
+        """Send comm message 1, a cell ``list(seen)``, comm message 2; once
+        both comm messages have reached the kernel, the cell's execution."""
         self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 1}})
         second = self.execute("list(seen)")
         self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 2}})
-        await self.served.received(2, "comm_msg")  # both arrived while the cell runs
-        gate.set()
+        await self.served.received(2, "comm_msg")
+        return second
+
+    async def assert_comms_ran_between(self, first: Deferred, second: Deferred) -> None:
+        """``first`` saw no comm message (``len(seen)``), ``second`` both."""
         one, two = await first, await second
         self.assertEqual(one.of_type("execute_result")[0]["content"]["data"]["text/plain"], "0")
         self.assertEqual(two.of_type("execute_result")[0]["content"]["data"]["text/plain"], "[1, 2]")
 
+    async def test_comm_messages_during_a_busy_cell_run_after_it_and_before_the_next_cell(self) -> None:
+        comm_id = await self.order_comm()
+        self.kernel.namespace["gate"] = gate = __import__("threading").Event()
+        first = self.execute("gate.wait(20)\nlen(seen)")
+        # Wait until the cell runs, so that the messages arrive during it.
+        await wait_for(self.client, lambda m: m["msg_type"] == "execute_input")
+        second = await self.comms_around_a_cell(comm_id)  # all while the cell runs
+        gate.set()
+        await self.assert_comms_ran_between(first, second)
 
     async def test_comm_messages_before_a_handed_over_cell_starts_wait_for_it(self) -> None:
         # The execution thread has not taken the cell yet (here it is held by a
         # job queued before it; under load it may simply be slow to wake):
         # comm messages that arrive then still run after that cell and before
         # the next, as they would once it runs.
-        await self.start()
-        await self.ok(
-            """
-            import comm
-            seen = []
-            c = comm.create_comm(target_name="test.order")
-            c.on_msg(lambda msg: seen.append(msg["content"]["data"]["n"]))
-            """
-        )
-        comm_id = self.kernel.namespace["c"].comm_id
+        comm_id = await self.order_comm()
         gate = __import__("threading").Event()
         executor = self.kernel._executors[None]
         held = executor.submit(gate.wait, 20)
         first = self.execute("len(seen)")
         await wait_for(self.client, lambda m: m["msg_type"] == "execute_input")
-        self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 1}})
-        second = self.execute("list(seen)")
-        self.client.send("shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 2}})
-        await self.served.received(2, "comm_msg")
+        second = await self.comms_around_a_cell(comm_id)
         gate.set()
         await held
-        one, two = await first, await second
-        self.assertEqual(one.of_type("execute_result")[0]["content"]["data"]["text/plain"], "0")
-        self.assertEqual(two.of_type("execute_result")[0]["content"]["data"]["text/plain"], "[1, 2]")
+        await self.assert_comms_ran_between(first, second)
 
 
 class IpywidgetsTests(WidgetTestCase):
