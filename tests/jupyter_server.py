@@ -32,13 +32,11 @@ from autobahn.twisted.websocket import (
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.task import deferLater
-from zope.interface import implementer
 
 from txkernel import kernelspec
 
-from .helpers import REPO_ROOT, ProcessOutput
+from .helpers import REPO_ROOT, ProcessOutput, ProcessWatch
 
 Message = dict[str, Any]
 
@@ -94,47 +92,12 @@ def process_ids_mentioning(directory: str) -> list[int]:
     return found
 
 
-@implementer(IReadDescriptor)
-class _ProcessExit:
-    """Readable when a process (not necessarily our child) has exited: a pidfd."""
-
-    def __init__(self, pid: int) -> None:
-        self.ended: Deferred[None] = Deferred()
-        try:
-            self.fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            self.fd = -1
-            self.ended.callback(None)
-            return
-        reactor.addReader(self)
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def doRead(self) -> None:
-        self.close()
-        if not self.ended.called:
-            self.ended.callback(None)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            reactor.removeReader(self)
-            os.close(self.fd)
-            self.fd = -1
-
-    def connectionLost(self, reason: Any) -> None:
-        self.close()
-
-    def logPrefix(self) -> str:
-        return "process-exit"
-
-
 async def exited(pids: list[int], seconds: float) -> None:
     """Wait until every process in ``pids`` has exited (at most ``seconds``)."""
-    watches = [_ProcessExit(pid) for pid in pids]
+    watches = [ProcessWatch(pid) for pid in pids]
     try:
         for watch in watches:
-            await bounded(observe(watch.ended), seconds, "a kernel process to exit")
+            await bounded(observe(watch.exited), seconds, "a kernel process to exit")
     finally:
         for watch in watches:
             watch.close()
