@@ -44,6 +44,40 @@ class BoundedReadTests(TestCase):
             lambda _: self.assertEqual([int(f[1]) for f in received], list(range(200)))
         )
 
+    def test_one_read_stops_after_its_byte_budget(self) -> None:
+        received: list[list[bytes]] = []
+        done: Deferred[None] = Deferred()
+        big = b"x" * (64 * 1024)
+
+        def got(frames: list[bytes]) -> None:
+            received.append(frames)
+            if len(received) == 20:
+                done.callback(None)
+
+        sock = ZmqSocket(self.factory, zmq.PULL, got)
+        self.addCleanup(sock.shutdown)
+        pusher = self.connected_pusher(sock)
+        for i in range(20):
+            pusher.send_multipart([b"%d" % i, big])
+        sock.doRead()
+        # 64 KiB and a few bytes each: the fourth reaches 256 KiB.
+        self.assertEqual(len(received), 4)
+        self.assertIsNotNone(sock.read_scheduled)
+        return done.addCallback(
+            lambda _: self.assertEqual([int(f[0]) for f in received], list(range(20)))
+        )
+
+    def test_one_read_handles_a_message_bigger_than_the_budget(self) -> None:
+        received: list[list[bytes]] = []
+        sock = ZmqSocket(self.factory, zmq.PULL, received.append)
+        self.addCleanup(sock.shutdown)
+        pusher = self.connected_pusher(sock)
+        pusher.send(b"x" * (ZmqSocket.readBytes + 1))
+        pusher.send(b"next")
+        sock.doRead()
+        self.assertEqual([len(f[0]) for f in received], [ZmqSocket.readBytes + 1])
+        self.assertIsNotNone(sock.read_scheduled)
+
     def test_drain_reads_everything_waiting(self) -> None:
         received: list[list[bytes]] = []
         sock = ZmqSocket(self.factory, zmq.PULL, received.append)

@@ -2,9 +2,11 @@
 
 A thin layer over txZMQ's ``ZmqConnection`` that fixes its sharp edges:
 
-- ``doRead`` handles at most :attr:`ZmqSocket.readBatch` messages per call and
-  schedules the rest for the next reactor turn, so a flood on one socket
-  cannot starve timers, ``callFromThread`` or the other sockets;
+- ``doRead`` handles at most :attr:`ZmqSocket.readBatch` messages, or the
+  first messages that reach :attr:`ZmqSocket.readBytes` together, per call
+  and schedules the rest for the next reactor turn, so a flood on one socket
+  (many small messages, or fewer big ones: a client reading a cell's
+  output) cannot starve timers, ``callFromThread`` or the other sockets;
 - every send schedules a read that re-arms the edge-triggered ``ZMQ_FD``
   (a send that raises too; otherwise input could sit unread forever),
   except that a read which finds the socket empty after the send (a reply
@@ -59,7 +61,11 @@ class ZmqSocket(ZmqConnection):
     ``on_message`` is called with the list of frames of each message received.
     """
 
+    #: The most messages one ``doRead`` handles.
     readBatch = 64
+    #: A ``doRead`` handles no further message once those it handled hold
+    #: this many bytes (it always handles one).
+    readBytes = 256 * 1024
     highWaterMark = 0
 
     def __init__(
@@ -99,9 +105,9 @@ class ZmqSocket(ZmqConnection):
         self._on_message(message)
 
     def doRead(self) -> None:
-        """Read up to ``readBatch`` messages, then yield to the reactor."""
+        """Read up to ``readBatch`` messages or ``readBytes`` bytes, then yield to the reactor."""
         self._unschedule_read()
-        self._read(self.readBatch)
+        self._read(self.readBatch, self.readBytes)
 
     def _unschedule_read(self) -> None:
         call = self.read_scheduled
@@ -112,10 +118,11 @@ class ZmqSocket(ZmqConnection):
 
     def drain(self) -> None:
         """Read every message waiting in the socket now, without a bound."""
-        self._read(None)
+        self._read(None, None)
 
-    def _read(self, limit: int | None) -> None:
+    def _read(self, limit: int | None, byte_limit: int | None) -> None:
         count = 0
+        size = 0
         while self.socket is not None:
             if not has_input(self.socket):
                 # This look at ZMQ_EVENTS came after every send made while
@@ -124,7 +131,7 @@ class ZmqSocket(ZmqConnection):
                 # would have, one reactor turn later: that read is not needed.
                 self._unschedule_read()
                 return
-            if limit is not None and count >= limit:
+            if limit is not None and (count >= limit or size >= byte_limit):
                 self._schedule_read()
                 return
             try:
@@ -134,6 +141,8 @@ class ZmqSocket(ZmqConnection):
             count += 1
             if message is None:
                 continue
+            if byte_limit is not None:
+                size += sum(map(len, message))
             try:
                 self.messageReceived(message)
             except Exception:
