@@ -59,6 +59,25 @@ class FdCaptureTests(TestCase):
         self.assertEqual(self.delivered, [("stdout", "hi\n")])
         self.assertEqual(self.original_output(), b"")
 
+    def test_drain_without_c_stdio_still_delivers_what_the_pipe_holds(self) -> None:
+        os.write(self.fd, b"first\n")
+        self.capture.drain(c_stdio=False)
+        self.capture.drain(c_stdio=False)  # nothing more: nothing delivered twice
+        self.assertEqual(self.delivered, [("stdout", "first\n")])
+
+    def test_the_ready_check_names_the_pipes_with_input(self) -> None:
+        from txkernel.python.fdcapture import _ReadyCheck
+
+        empty_read, empty_write = os.pipe()
+        full_read, full_write = os.pipe()
+        for fd in (empty_read, empty_write, full_read, full_write):
+            self.addCleanup(os.close, fd)
+        os.write(full_write, b"x")
+        check = _ReadyCheck([empty_read, full_read])
+        self.assertEqual(check.ready(), [full_read])
+        os.read(full_read, 1)
+        self.assertEqual(check.ready(), [])
+
     def test_a_child_process_writing_to_the_inherited_descriptor_is_captured(
         self,
     ) -> None:

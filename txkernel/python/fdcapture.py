@@ -16,8 +16,12 @@ work and write where the host's own output goes.
 
 :func:`drain` (any thread) delivers everything written to the captured
 descriptors so far, after flushing C stdio buffers; the kernel calls it at
-the start and end of each cell (:func:`cell_started`, :func:`cell_finished`),
-which also say which cell is running, silent ones included.  Before each piece of Python stream text the routed
+the end of each cell (:func:`cell_finished`), and at its start
+(:func:`cell_started`) delivers what the pipes hold without flushing C stdio
+(the previous cell's end did); both also say which cell is running, silent
+ones included.  Which pipes hold anything is asked with one zero-timeout
+``poll`` that keeps the GIL (:class:`_ReadyCheck`): a cell's start and end
+do not hand the GIL to another thread for a system call that cannot block.  Before each piece of Python stream text the routed
 streams call :func:`drain_if_due`, a cheaper check at most every 100 µs, so
 ``print(1); os.system("echo 2"); print(3)`` shows 1, 2, 3 in order.
 """
@@ -81,6 +85,35 @@ except (OSError, AttributeError):  # no C library to flush (not a POSIX libc)
     _fflush = None
 
 
+class _PollFd(ctypes.Structure):
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+
+
+try:
+    # PyDLL: called with the GIL held.  A zero timeout never blocks, so no
+    # other thread needs to run meanwhile, and none is handed the GIL.
+    _poll: Any = ctypes.PyDLL(None).poll
+    _poll.argtypes = [ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.c_int]
+except (OSError, AttributeError):  # pragma: no cover - no C poll()
+    _poll = None
+
+
+class _ReadyCheck:
+    """Which of some descriptors can be read now, asked without releasing the GIL."""
+
+    def __init__(self, fds: list[int]) -> None:
+        self._fds = fds
+        self._array = (_PollFd * len(fds))(*[_PollFd(fd, select.POLLIN, 0) for fd in fds])
+
+    def ready(self) -> list[int]:
+        """The descriptors with input (or hung up) now."""
+        if _poll is None:  # pragma: no cover
+            return select.select(self._fds, [], [], 0)[0]
+        if _poll(self._array, len(self._fds), 0) <= 0:
+            return []
+        return [p.fd for p in self._array if p.revents]
+
+
 class _Captured:
     """One captured descriptor: its pipe, its saved original, its decoder."""
 
@@ -126,6 +159,7 @@ class FdCapture:
                 captured.close()
             raise
         self._read_ends = [c.read_end for c in self._captured]
+        self._ready = _ReadyCheck(self._read_ends)
         self.last_drain = 0
         self._wake_read, self._wake_write = os.pipe()
         self._stopped = False
@@ -182,7 +216,7 @@ class FdCapture:
 
     def _drain_ready(self) -> None:
         self.last_drain = time.monotonic_ns()
-        ready, _, _ = select.select(self._read_ends, [], [], 0)
+        ready = self._ready.ready()
         # Taken even when nothing is ready: the reader thread may hold text it
         # has read but not delivered yet, which must come first.
         with self._lock:
@@ -190,20 +224,23 @@ class FdCapture:
                 if captured.read_end in ready:
                     self._read_available(captured)
 
-    def drain(self) -> None:
-        """Deliver everything written to the descriptors before this call."""
-        self.last_drain = time.monotonic_ns()
+    def drain(self, c_stdio: bool = True) -> None:
+        """Deliver everything written to the descriptors before this call.
+
+        ``c_stdio=False``: without flushing C stdio buffers first (what C
+        code has written but its ``stdio`` still holds stays there).
+        """
         for stream in (sys.__stdout__, sys.__stderr__):
             try:
                 if stream is not None:
                     stream.flush()
             except (OSError, ValueError):
                 pass
-        if _fflush is not None:
+        if c_stdio and _fflush is not None:
+            # Not with the GIL held: it may wait for the reader thread to
+            # make room in a full pipe.
             _fflush(None)
-        with self._lock:
-            for captured in self._captured:
-                self._read_available(captured)
+        self._drain_ready()
 
     def stop(self, close_terminals: bool = True) -> None:
         """Restore the descriptors (after delivering what is left) and end the reader thread.
@@ -314,7 +351,11 @@ def drain() -> None:
 def cell_started(cell: Cell) -> None:
     """``cell`` runs now: descriptor output goes to it (execution thread)."""
     global _running
-    drain()  # what came before is the previous cell's
+    capture = _active
+    if capture is not None:
+        # What the pipes hold came before: the previous cell's (its end
+        # flushed C stdio already).
+        capture.drain(c_stdio=False)
     _running = cell
 
 
