@@ -4,7 +4,9 @@
   makes another thread's message wait unless that message must follow text
   the other thread wrote itself (``OutputBuffer.flush_own``).
 - What the kernel keeps for each execute stays small: the history's own cost
-  per entry, and the replay guard's per signature (nothing).
+  per entry, and the replay guard's per signature (nothing); and what it
+  holds for each ``print`` of a flood until the batch goes out is about the
+  text itself, not an object or three per write.
 """
 
 from __future__ import annotations
@@ -145,6 +147,30 @@ class PerExecuteCostTests(TestCase):
         # A list slot (8 bytes, with the list's spare room): a dict of
         # [source, output] lists cost about 150 bytes an entry.
         self.assertLess(allocated_per_item(fill), 16)
+
+    def test_buffered_output_holds_the_text_not_objects_per_write(self) -> None:
+        published: list[str] = []
+        request = object()
+
+        def print_lines(count: int) -> OutputBuffer:
+            # As print(i) writes: the number, then the newline.
+            buffer = OutputBuffer(
+                lambda name, text, req: published.append(text),
+                FakeReactor(),
+                max_chars=10**9,
+            )
+            for i in range(count // 2):
+                buffer.write("stdout", str(i % 1000), request)
+                buffer.write("stdout", "\n", request)
+            return buffer
+
+        # About 2.5 characters a write, joined; a tuple, a str and an int
+        # per write (the chunks before) cost about 150 bytes.
+        self.assertLess(allocated_per_item(print_lines), 8)
+        self.assertEqual(published, [])
+        buffer = print_lines(20)
+        buffer.flush()
+        self.assertEqual(published, ["".join(f"{i}\n" for i in range(10))])
 
     def test_the_replay_guard_allocates_nothing_per_signature(self) -> None:
         sender = Wire(key=b"k")

@@ -79,6 +79,40 @@ current_cell: contextvars.ContextVar[Cell | None] = contextvars.ContextVar(
 )
 
 
+class _Chunk:
+    """Text one thread wrote in a row for one stream of one request.
+
+    Consecutive writes join one chunk, and every :data:`_JOIN_EVERY` of
+    them are joined into one string: a loop of ``print`` keeps a few large
+    strings alive until the batch goes out, not one small string (and one
+    tuple) per write, which would spread over new allocator arenas that
+    long-lived objects then keep from being freed.
+    """
+
+    __slots__ = ("request", "name", "thread", "joined", "parts")
+
+    def __init__(self, request: Any, name: str, thread: int, text: str) -> None:
+        self.request = request
+        self.name = name
+        self.thread = thread
+        self.joined: list[str] = []
+        self.parts = [text]
+
+    def add(self, text: str) -> None:
+        parts = self.parts
+        parts.append(text)
+        if len(parts) >= _JOIN_EVERY:
+            self.joined.append("".join(parts))
+            self.parts = []
+
+    def text(self) -> str:
+        return "".join(self.joined) + "".join(self.parts)
+
+
+#: Writes gathered before a chunk joins them.
+_JOIN_EVERY = 256
+
+
 class OutputBuffer:
     """Batches one kernel's stream text; publishes it in order.
 
@@ -101,8 +135,8 @@ class OutputBuffer:
         self._max_chars = max_chars
         self._lock = threading.Lock()
         self._publishing = threading.Lock()
-        #: ``(request, name, text, thread ident)`` in the order written.
-        self._chunks: list[tuple[Any, str, str, int]] = []
+        #: In the order written.
+        self._chunks: list[_Chunk] = []
         #: Threads whose text is in the batch being published now.
         self._in_flight: frozenset[int] = frozenset()
         self._size = 0
@@ -115,10 +149,21 @@ class OutputBuffer:
         """Buffer ``text`` for stream ``name`` of ``request`` (any thread)."""
         if not text:
             return
+        thread = threading.get_ident()
         with self._lock:
             if self._closed:
                 return
-            self._chunks.append((request, name, text, threading.get_ident()))
+            chunks = self._chunks
+            last = chunks[-1] if chunks else None
+            if (
+                last is not None
+                and last.request is request
+                and last.thread == thread
+                and last.name == name
+            ):
+                last.add(text)
+            else:
+                chunks.append(_Chunk(request, name, thread, text))
             self._size += len(text)
             full = self._size >= self._max_chars
             arm = not full and not self._timer_wanted
@@ -149,7 +194,7 @@ class OutputBuffer:
             return
         me = threading.get_ident()
         with self._lock:
-            mine = me in self._in_flight or any(c[3] == me for c in self._chunks)
+            mine = me in self._in_flight or any(c.thread == me for c in self._chunks)
         if mine:
             self.flush()
 
@@ -220,14 +265,18 @@ class OutputBuffer:
         """Take every buffered chunk and publish it (``_publishing`` held)."""
         with self._lock:
             chunks, self._chunks, self._size = self._chunks, [], 0
-            self._in_flight = frozenset(c[3] for c in chunks)
+            self._in_flight = frozenset(c.thread for c in chunks)
         try:
             start = 0
             for i in range(1, len(chunks) + 1):
-                if i == len(chunks) or chunks[i][:2] != chunks[start][:2]:
-                    request, name = chunks[start][:2]
-                    text = "".join(c[2] for c in chunks[start:i])
-                    self._publish(name, text, request)
+                if (
+                    i == len(chunks)
+                    or chunks[i].request is not chunks[start].request
+                    or chunks[i].name != chunks[start].name
+                ):
+                    first = chunks[start]
+                    text = "".join(c.text() for c in chunks[start:i])
+                    self._publish(first.name, text, first.request)
                     start = i
         finally:
             self._in_flight = frozenset()
