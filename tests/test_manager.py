@@ -189,6 +189,10 @@ class TxkernelManagerTests(ManagerTestCase):
 
 
 class IpykernelManagerTests(ManagerTestCase):
+    #: ipykernel starts twice here, and takes 10 s or more to start on a
+    #: machine running other suites beside this one (40 s ran out once).
+    timeout = 120
+
     async def test_start_output_interrupt_restart_death_shutdown(self) -> None:
         try:
             import ipykernel  # noqa: F401
