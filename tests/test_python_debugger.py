@@ -34,9 +34,11 @@ WAIT = 20
 
 CELL = "def double(a):\n    b = a * 2\n    return b\nx = double(21)\nprint('x is', x)\n"
 RAISING = "y = 1\nraise ValueError('no good')\n"
+# (deferLater calls int, not a lambda of line 2: while debugging, that runs
+# where debugpy stops it, and would stop at line 2's breakpoint once more.)
 AWAITING = (
     "from twisted.internet import reactor, task\n"
-    "v = await task.deferLater(reactor, 0, lambda: 1)\n"
+    "v = await task.deferLater(reactor, 0, int, 1)\n"
     "print('awaited', v)\n"
 )
 AWAIT_FAILING = (
@@ -536,9 +538,11 @@ class DebuggerFlow:
         self.assertEqual(failed["ename"], "ZeroDivisionError")
         self.assertIn('File "<cell-', "\n".join(failed["traceback"]))
 
-        # Callbacks the cell leaves to the reactor run on the reactor's
-        # thread, which debugpy does not trace: their breakpoints do not
-        # stop (nor hold up the reactor); the cell awaiting them goes on.
+        # Callbacks the cell leaves to the reactor run, while debugging, on a
+        # thread debugpy traces, the reactor waiting for them: their
+        # breakpoints stop (a callLater'd function, a Deferred's callback it
+        # fires, a coroutine resumed by deferLater), and the reactor goes on
+        # while they are stopped.
         path = (await session.request("dumpCell", {"code": CALLBACKS}))["body"][
             "sourcePath"
         ]
@@ -549,12 +553,39 @@ class DebuggerFlow:
                 "breakpoints": [{"line": 3}, {"line": 5}, {"line": 14}],
             },
         )
-        result = await client.execute(CALLBACKS, timeout=WAIT)
+        stopped = session.event("stopped", already=False)
+        execution = client.execute(CALLBACKS, timeout=60)
+        stops = []
+        for _ in range(3):
+            event = await stopped
+            thread_id = event["body"]["threadId"]
+            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
+                "body"
+            ]["stackFrames"]
+            stops.append((frames[0]["name"], frames[0]["line"]))
+            if frames[0]["name"] == "twice":
+                self.assertEqual(
+                    await self.locals(session, frames[0]["id"]), {"r": "5"}
+                )
+            if len(stops) == 1:
+                threads = (await session.request("threads"))["body"]["threads"]
+                self.assertIn(
+                    {"id": thread_id, "name": "txkernel-reactor-calls"}, threads
+                )
+                await client.kernel_info(channel="control", timeout=WAIT)
+                await client.heartbeat(timeout=WAIT)
+            if len(stops) < 3:
+                stopped = session.event("stopped", already=False)
+            await session.request("continue", {"threadId": thread_id})
+        self.assertEqual(stops, [("on_reactor", 3), ("twice", 5), ("handed_over", 14)])
+        result = await execution
         self.assertEqual(
             result.stream_text(),
             "doubled 10\nfrom the reactor\nresumed on the reactor\n",
         )
-        self.assertEqual([e for e in session.events if e["event"] == "stopped"], [])
+        await session.request(
+            "setBreakpoints", {"source": {"path": path}, "breakpoints": []}
+        )
 
         # An interrupt reaches a debugged await cell waiting for a Deferred.
         waiting: Deferred[None] = Deferred()

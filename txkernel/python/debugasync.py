@@ -22,10 +22,11 @@ execution thread instead, so its breakpoints stop and it can be stepped:
   :func:`.executor.call_in_reactor`) gives the reactor back while it waits
   and takes it again after.
 
-Callbacks the cell leaves to the reactor (a ``callLater``, a Deferred's
-callbacks, a protocol's methods) still run on the reactor's thread, so
-breakpoints in them do not stop.  Runs on the execution thread, except the
-reactor's side of :class:`Lease`.
+Calls the cell leaves to the reactor (a ``callLater``, and the Deferred
+callbacks it runs) are stepped on a thread of their own the same way, see
+:mod:`.debugcalls`; a protocol's methods still run on the reactor's thread,
+so breakpoints in them do not stop.  Runs on the execution thread, except
+the reactor's side of :class:`Lease`.
 """
 
 from __future__ import annotations

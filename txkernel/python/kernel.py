@@ -31,6 +31,7 @@ from . import cellhooks, cellwarnings, debugasync, fdcapture, integrations
 from .cell import cell_filename, compile_cell, error_reply
 from .comm_inbox import CommInbox
 from .completeness import is_complete
+from .debugcalls import ReactorCalls, kernels_own
 from .debugger import Debugger
 from .debugger import available as debugger_available
 from .display import DisplayPublisher, format_object, format_result
@@ -134,6 +135,7 @@ class PythonKernel(BaseInterpreter):
             self.comms, lambda *args, **kwargs: self.host.publish(*args, **kwargs), self._run_in_comm_cell
         )
         self._debugger: Debugger | None = None
+        self._reactor_calls: ReactorCalls | None = None
 
     # -- life cycle (reactor thread) --
 
@@ -153,6 +155,7 @@ class PythonKernel(BaseInterpreter):
         integrations.attach(self)
         if debugger_available():
             self._debugger = Debugger(self.namespace, self._publish_debug_event, reactor)
+            self._reactor_calls = ReactorCalls(reactor)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
@@ -169,6 +172,8 @@ class PythonKernel(BaseInterpreter):
         integrations.detach(self)
         if self._debugger is not None:
             self._debugger.stop()
+        if self._reactor_calls is not None:
+            self._reactor_calls.stop()
         executors, self._executors = self._executors, {}
         stopped = DeferredList([e.stop() for e in executors.values()], consumeErrors=True)
         stopped.addTimeout(5, self._reactor)
@@ -265,6 +270,24 @@ class PythonKernel(BaseInterpreter):
             raise errors[0]  # a failing repr fails the cell, as in ipykernel 7
 
     # -- what cell code calls (execution thread) --
+
+    def reactor_call(self, f: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``f``, a call a cell left to the reactor, now (on the thread it was scheduled for).
+
+        While a frontend debugs, one the reactor thread runs goes to the
+        thread debugpy can stop (:mod:`.debugcalls`).
+        """
+        calls = self._reactor_calls
+        if calls is None or kernels_own(f) or not self._debugger_started():
+            return f(*args, **kwargs)
+        from twisted.python.threadable import isInIOThread
+
+        if not isInIOThread():
+            return f(*args, **kwargs)
+        return calls.run(f, args, kwargs)
+
+    def _debugger_started(self) -> bool:
+        return self._debugger is not None and self._debugger.started
 
     def run_in_reactor(self, f: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``f(*args, **kwargs)`` on the reactor thread and return its result.

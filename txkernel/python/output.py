@@ -426,6 +426,11 @@ def _in_cell(cell: Cell, f: Callable[..., Any]) -> Callable[..., Any]:
     def run_in_cell(*args: Any, **kwargs: Any) -> Any:
         token = current_cell.set(cell)
         try:
+            # While a frontend debugs, the kernel may run the call where
+            # debugpy can stop it (see .debugcalls).
+            reactor_call = getattr(cell.kernel, "reactor_call", None)
+            if reactor_call is not None:
+                return reactor_call(f, args, kwargs)
             return f(*args, **kwargs)
         finally:
             current_cell.reset(token)
