@@ -24,7 +24,7 @@ from txkernel.python import kernel as kernel_module
 from txkernel.python.debugcells import HASH_SEED, CellFiles, murmur2
 from txkernel.python.debugger import available
 
-from .helpers import connect, serve, spawn_twistd
+from .helpers import connect, serve, spawn_twistd, wait_for_stream
 from .test_python_launched import LaunchedKernelTestCase
 
 SKIP = (
@@ -69,6 +69,14 @@ FETCHING = (
     "    got = await task.deferLater(reactor, 0, lambda: n)\n"
     "    return got * 10\n"
     "print('fetched', await fetch(4))\n"
+)
+LATER = (
+    "from twisted.internet import reactor\n"
+    "def later():\n"
+    "    a = 20\n"
+    "    b = a * 2\n"
+    "    print('later', a, b)\n"
+    "reactor.callLater(0, later)\n"
 )
 WAITING = "from twisted.internet import defer\nprint('waiting')\nawait defer.Deferred()\n"
 DEFINING = "def triple(a):\n    b = a * 3\n    return b\n"
@@ -583,6 +591,33 @@ class DebuggerFlow:
             result.stream_text(),
             "doubled 10\nfrom the reactor\nresumed on the reactor\n",
         )
+        await session.request(
+            "setBreakpoints", {"source": {"path": path}, "breakpoints": []}
+        )
+
+        # A function the cell leaves to the reactor stops after the cell has
+        # ended, and is stepped line by line; its output goes to the cell.
+        path = (await session.request("dumpCell", {"code": LATER}))["body"][
+            "sourcePath"
+        ]
+        await session.request(
+            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 3}]}
+        )
+        stopped = session.event("stopped", already=False)
+        printed = wait_for_stream(client, "later 20 40\n")
+        self.assertEqual((await client.execute(LATER, timeout=WAIT)).stream_text(), "")
+        thread_id = (await stopped)["body"]["threadId"]
+        for line, local in ((4, {"a": "20"}), (5, {"a": "20", "b": "40"})):
+            stepped = session.event("stopped", already=False)
+            await session.request("next", {"threadId": thread_id})
+            self.assertEqual((await stepped)["body"]["reason"], "step")
+            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
+                "body"
+            ]["stackFrames"]
+            self.assertEqual((frames[0]["name"], frames[0]["line"]), ("later", line))
+            self.assertEqual(await self.locals(session, frames[0]["id"]), local)
+        await session.request("continue", {"threadId": thread_id})
+        await printed
         await session.request(
             "setBreakpoints", {"source": {"path": path}, "breakpoints": []}
         )
