@@ -876,3 +876,41 @@ class CellFileTests(SynchronousTestCase):
 
     def test_kernelspec_says_whether_the_debugger_is_there(self) -> None:
         self.assertIs(kernel_json()["metadata"]["debugger"], available())
+
+
+class DebugpyVersionTests(SynchronousTestCase):
+    """The debugger is on only with a debugpy its tests pass with (1.8.22 or later)."""
+
+    def installed(self, dist_info: str | None) -> None:
+        """debugpy importable from a directory beside ``dist_info`` (None: not installed)."""
+        import importlib.util
+        from importlib.machinery import ModuleSpec
+
+        site = self.mktemp()
+        os.makedirs(os.path.join(site, "debugpy"))
+        if dist_info is not None:
+            os.makedirs(os.path.join(site, dist_info))
+        spec = ModuleSpec("debugpy", None, origin=os.path.join(site, "debugpy", "__init__.py"))
+        self.patch(importlib.util, "find_spec", lambda name: spec if name == "debugpy" else None)
+
+    def test_a_recent_debugpy_is_used(self) -> None:
+        self.installed("debugpy-1.8.22.dist-info")
+        self.assertEqual(debugger_module.debugpy_version(), (1, 8, 22))
+        self.assertTrue(available())
+        self.assertIsNone(debugger_module.unavailable_reason())
+        self.installed("debugpy-1.9.0rc1.dist-info")
+        self.assertTrue(available())
+
+    def test_an_old_debugpy_turns_the_debugger_off_with_a_reason(self) -> None:
+        self.installed("debugpy-1.8.0-py3.11.egg-info")
+        self.assertFalse(available())
+        self.assertEqual(
+            debugger_module.unavailable_reason(),
+            "debugpy 1.8.0 is installed; the debugger needs 1.8.22 or later, so it is off",
+        )
+        self.assertEqual(kernel_json()["metadata"]["debugger"], False)
+
+    def test_a_debugpy_of_unknown_version_is_used(self) -> None:
+        self.installed(None)
+        self.assertEqual(debugger_module.debugpy_version(), ())
+        self.assertTrue(available())

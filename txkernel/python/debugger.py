@@ -55,9 +55,57 @@ _short = Repr()
 _short.maxstring = _short.maxother = 200
 
 
+#: The oldest debugpy the debugger works with: the version its tests pass
+#: with.  (With 1.8.0 breakpoints in await cells never stop and uncaught
+#: cell exceptions cannot stop: it lacks ``trigger_exception_handler``.)
+MIN_DEBUGPY = (1, 8, 22)
+
+
+def debugpy_version() -> tuple[int, ...] | None:
+    """The installed debugpy's version (its leading numbers); None when it is
+    not installed, ``()`` when its version cannot be told.
+
+    Read from the name of its ``.dist-info`` (or ``.egg-info``) directory
+    beside the package: ``importlib.metadata`` would cost a kernel's start
+    tens of milliseconds.
+    """
+    spec = importlib.util.find_spec("debugpy")
+    if spec is None:
+        return None
+    if not spec.origin:
+        return ()
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    try:
+        names = os.listdir(site)
+    except OSError:
+        return ()
+    for name in names:
+        found = _DIST_INFO.match(name)
+        if found is not None:
+            return tuple(int(n) for n in found.group(1).split("."))
+    return ()
+
+
+_DIST_INFO = re.compile(r"^debugpy-(\d+(?:\.\d+)*)[^-]*(?:-py[\d.]+)?\.(?:dist|egg)-info$")
+
+
 def available() -> bool:
-    """Whether debugpy is installed (the ``txkernel[debugger]`` extra); imports nothing."""
-    return importlib.util.find_spec("debugpy") is not None
+    """Whether debugpy is installed (the ``txkernel[debugger]`` extra) and
+    not older than :data:`MIN_DEBUGPY` (one whose version cannot be told is
+    taken as recent enough); imports nothing."""
+    version = debugpy_version()
+    return version is not None and (version == () or version >= MIN_DEBUGPY)
+
+
+def unavailable_reason() -> str | None:
+    """Why an installed debugpy is not used (it is too old), or None."""
+    version = debugpy_version()
+    if version is None or version == () or version >= MIN_DEBUGPY:
+        return None
+    return (
+        f"debugpy {'.'.join(map(str, version))} is installed; the debugger needs"
+        f" {'.'.join(map(str, MIN_DEBUGPY))} or later, so it is off"
+    )
 
 
 def hide_thread(thread: threading.Thread) -> None:
@@ -141,7 +189,6 @@ class Debugger:
         self._configured = False
         self._initialized: Deferred[None] = Deferred()
         self._seq = itertools.count(1)
-        self._warned_uncaught = False
         #: source path -> [{"line": n}, ...], as debugpy accepted them.
         self.breakpoints: dict[str, list[dict[str, Any]]] = {}
         self.stopped_threads: set[int] = set()
@@ -197,18 +244,8 @@ class Debugger:
             return
         import debugpy
 
-        trigger = getattr(debugpy, "trigger_exception_handler", None)
-        if trigger is None:
-            if not self._warned_uncaught:
-                self._warned_uncaught = True
-                log.warn(
-                    "debugpy {v} cannot stop on uncaught cell exceptions (it needs"
-                    " trigger_exception_handler, debugpy 1.8.22 or later)",
-                    v=getattr(debugpy, "__version__", "?"),
-                )
-            return
         try:
-            trigger(error)
+            debugpy.trigger_exception_handler(error)
         except Exception:
             log.failure("debugpy could not stop on the cell's exception")
 

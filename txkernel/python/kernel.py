@@ -34,6 +34,7 @@ from .completeness import is_complete
 from .debugcalls import ReactorCalls, kernels_own
 from .debugger import Debugger
 from .debugger import available as debugger_available
+from .debugger import unavailable_reason as debugger_unavailable_reason
 from .display import DisplayPublisher, format_object, format_result
 from .executor import MainThreadExecutor, ThreadExecutor, call_in_reactor
 from .expressions import parse_help_request
@@ -156,6 +157,10 @@ class PythonKernel(BaseInterpreter):
         if debugger_available():
             self._debugger = Debugger(self.namespace, self._publish_debug_event, reactor)
             self._reactor_calls = ReactorCalls(reactor)
+        else:
+            reason = debugger_unavailable_reason()
+            if reason is not None:
+                log.warn("{reason}", reason=reason)
 
     def run_main(self) -> None:
         """Serve the parent shell's cells on this (the main) thread until stopped.
