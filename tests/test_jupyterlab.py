@@ -7,7 +7,8 @@ dedicated thread (Playwright's own browser download is not used).  The steps
 click and type as a user does and check what the page shows: a notebook's
 outputs, completion, interrupt and restart, then JupyterLab's visual
 debugger on the restarted kernel (breakpoints, the call stack, variables,
-Next and Continue, in a plain cell and in an ``await`` cell).  A failing step
+Next and Continue, in a plain cell, in an ``await`` cell and in a function
+a cell leaves to the reactor).  A failing step
 leaves a screenshot in the test's temporary directory and names it in the
 failure; every wait is bounded; the browser is closed by the step runner,
 the server (and with it the kernel) by the test's cleanup.
@@ -377,7 +378,8 @@ def _steps(
 
 def _debugger_steps(lab: Lab, done: list[str]) -> None:
     """JupyterLab's visual debugger on the restarted kernel (whose last cell
-    was ``[1]``): a breakpoint in a function, then one after an ``await``."""
+    was ``[1]``): a breakpoint in a function, then one after an ``await``,
+    then one in a function the cell leaves to the reactor."""
     page, expect, notebook = lab.page, lab.expect, lab.notebook
     debugger = Debugger(lab)
 
@@ -480,6 +482,36 @@ def _debugger_steps(lab: Lab, done: list[str]) -> None:
         expect(debugger.frames).to_have_count(0)
         done.append("await cell stepped")
 
+    with lab.step("debugger-reactor-call"):
+        # A function the cell leaves to the reactor stops and is stepped
+        # (on a thread of its own) while the cell awaits what it fires.
+        cell = lab.last_cell()
+        lab.type_into(
+            cell,
+            "from twisted.internet import reactor, defer\n"
+            "done = defer.Deferred()\n"
+            "def later(a):\n"
+            "    b = a * 2\n"
+            "    done.callback(b)\n"
+            "reactor.callLater(0.1, later, 21)\n"
+            "print('got', await done)",
+        )
+        lab.click_gutter(cell, 4)
+        expect(debugger.breakpoints).to_have_count(3)
+        page.keyboard.press("Shift+Enter")
+        debugger.expect_stopped(cell, [("later", 4)])
+        expect(debugger.current_line).to_have_text("    b = a * 2")
+        debugger.expect_variable("a", "21")
+        debugger.command("next")
+        expect(debugger.current_line).to_have_text("    done.callback(b)")
+        debugger.expect_variable("b", "42")
+        debugger.command("continue")
+        lab.expect_prompt(cell, 4)
+        expect(lab.outputs(cell)).to_have_text("got 42")
+        lab.expect_idle()
+        expect(debugger.frames).to_have_count(0)
+        done.append("reactor call stepped")
+
 
 class JupyterLabTests(TestCase):
     timeout = 240
@@ -524,5 +556,6 @@ class JupyterLabTests(TestCase):
                 "evaluate in the frame",
                 "continue",
                 "await cell stepped",
+                "reactor call stepped",
             ],
         )
