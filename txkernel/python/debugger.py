@@ -8,6 +8,9 @@ tracer lives in this process: a cell stopped at a breakpoint waits on its
 execution thread while the reactor, control, heartbeat and IOPub go on,
 because the reactor and the kernel's socket threads are marked for debugpy
 not to trace or list (``pydev_do_not_trace``, ``is_pydev_daemon_thread``).
+What a cell leaves to the reactor runs, while a frontend debugs, on a thread
+debugpy traces (:mod:`.debugcalls`); a debugged await cell is stepped on its
+execution thread (:mod:`.debugasync`).
 
 The Jupyter extensions and a few DAP requests are answered by the kernel
 itself: ``debugInfo``, ``dumpCell``, ``inspectVariables``,
