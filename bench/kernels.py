@@ -42,7 +42,10 @@ from that one run:
 
 - shell and control ``kernel_info`` round trips, idle (ratio to the floor);
 - ``execute`` of ``pass`` until both the reply and ``status: idle`` arrived,
-  with ``store_history`` false and true (as notebooks send);
+  with ``store_history`` false and true (as notebooks send); and what an
+  ``execute`` of ``pass`` costs the kernel process in CPU time (all its
+  threads) and context switches, from ``/proc`` over ten times as many
+  executes (steadier than wall time on a noisy machine);
 - 20,000 lines printed, with ``flush()`` after each and without, until idle,
   read by a fast client (reads IOPub throughout) and by a late one (reads
   IOPub only after the reply; its SUB at ZeroMQ's default high-water mark,
@@ -829,6 +832,36 @@ def m_execute_pass_history(t: Target, s: Sizes) -> None:
     )
 
 
+def process_cost(pid: int) -> tuple[float, int]:
+    """CPU seconds (user and system, all threads) and context switches
+    (voluntary and not, summed over its live threads) of ``pid`` so far,
+    from Linux's ``/proc``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        switches += int(line.split()[1])
+    return cpu, switches
+
+
+def m_execute_cost(t: Target, s: Sizes) -> None:
+    """What one ``execute`` of ``pass`` costs the kernel process: CPU time and
+    context switches, over many executes (far steadier than wall time on a
+    shared machine)."""
+    count = s.executes * 10
+    pid = _pid(t.km)
+    cpu, switches = process_cost(pid)
+    for _ in range(count):
+        Cell(t.client, "pass", store_history=False).finish(10)
+    cpu_after, switches_after = process_cost(pid)
+    t.add("execute_cost", [((cpu_after - cpu) / count, (switches_after - switches) / count)])
+
+
 def _flood_code(lines: int, flush: bool) -> str:
     if flush:
         return f"for i in range({lines}):\n    print(i, flush=True)"
@@ -1023,6 +1056,7 @@ KERNEL_MEASURES = [
     m_control_kernel_info,
     m_execute_pass,
     m_execute_pass_history,
+    m_execute_cost,
     m_flood_flush_fast,
     m_flood_flush_late,
     m_flood_plain_fast,
@@ -1156,6 +1190,20 @@ def table(targets: list[Target], floor: Target, lines: int) -> str:
         "execute `pass`, reply and idle, store_history (as notebooks send)",
         "execute_pass_history",
         timed(to_ref("execute_pass_history")),
+    )
+
+    def cost(t: Target, runs: list[tuple[float, float]]) -> str:
+        cpu = statistics.median(r[0] for r in runs)
+        switches = statistics.median(r[1] for r in runs)
+        base = None
+        if ref is not None and t is not ref and ref.results.get("execute_cost"):
+            base = statistics.median(r[0] for r in ref.results["execute_cost"])
+        return f"{_fmt(cpu)} CPU{_ratio(cpu, base)} · {switches:.1f} context switches"
+
+    row(
+        "execute `pass`: the kernel process's CPU time and context switches per execute",
+        "execute_cost",
+        cost,
     )
     for flush in (True, False):
         for late in (False, True):

@@ -41,6 +41,7 @@ class KernelsBenchmarkTests(TestCase):
         for expected in (
             "shell kernel_info round trip",
             "control kernel_info, idle",
+            "execute `pass`: the kernel process's CPU time and context switches per execute",
             "control kernel_info while a cell sleeps",
             "heartbeat while a cell holds the GIL",
             "startup to first kernel_info reply",
