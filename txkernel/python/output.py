@@ -190,6 +190,11 @@ class OutputBuffer:
         reactor from answering control requests for a long time.  That text
         follows in the next batch.
         """
+        if not self._chunks and not self._in_flight:
+            # Nothing buffered, nothing being published (read in this order:
+            # a publisher names its threads in _in_flight before it takes
+            # the chunks, so text of this thread is in one or the other).
+            return
         if self._try_publish():
             return
         me = threading.get_ident()
@@ -264,8 +269,8 @@ class OutputBuffer:
     def _publish_batch(self) -> None:
         """Take every buffered chunk and publish it (``_publishing`` held)."""
         with self._lock:
+            self._in_flight = frozenset(c.thread for c in self._chunks)
             chunks, self._chunks, self._size = self._chunks, [], 0
-            self._in_flight = frozenset(c.thread for c in chunks)
         try:
             start = 0
             for i in range(1, len(chunks) + 1):
