@@ -51,6 +51,10 @@ class CellOwner(Protocol):
 
     def ask(self, prompt: str, password: bool, cell: Cell) -> str: ...
 
+    def reactor_call(self, f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``f(*args, **kwargs)``, a call the cell left to the reactor, now."""
+        ...
+
 
 class Cell:
     """One execution: the kernel that runs it and the request it answers."""
@@ -433,10 +437,7 @@ def _in_cell(cell: Cell, f: Callable[..., Any]) -> Callable[..., Any]:
         try:
             # While a frontend debugs, the kernel may run the call where
             # debugpy can stop it (see .debugcalls).
-            reactor_call = getattr(cell.kernel, "reactor_call", None)
-            if reactor_call is not None:
-                return reactor_call(f, args, kwargs)
-            return f(*args, **kwargs)
+            return cell.kernel.reactor_call(f, args, kwargs)
         finally:
             current_cell.reset(token)
 
