@@ -22,22 +22,31 @@ class BoundedReadTests(TestCase):
         pusher.connect(address)
         return pusher
 
-    def test_one_read_delivers_a_batch_and_schedules_the_rest(self) -> None:
+    def read_once(
+        self, messages: list[list[bytes]]
+    ) -> tuple[ZmqSocket, list[list[bytes]], Deferred[None]]:
+        """Push ``messages`` to a PULL socket, then call its ``doRead`` once: the
+        socket, what it received (later reads add the rest), and a Deferred
+        that fires once every message has arrived."""
         received: list[list[bytes]] = []
         done: Deferred[None] = Deferred()
 
         def got(frames: list[bytes]) -> None:
             received.append(frames)
-            if len(received) == 200:
+            if len(received) == len(messages):
                 done.callback(None)
 
         sock = ZmqSocket(self.factory, zmq.PULL, got)
         self.addCleanup(sock.shutdown)
         pusher = self.connected_pusher(sock)
-        for i in range(200):
-            pusher.send_multipart([b"msg", b"%d" % i])
-        # inproc: all 200 are in the socket's pipe now; nothing has been read
+        for message in messages:
+            pusher.send_multipart(message)
+        # inproc: all of them are in the socket's pipe now; nothing has been read
         sock.doRead()
+        return sock, received, done
+
+    def test_one_read_delivers_a_batch_and_schedules_the_rest(self) -> None:
+        sock, received, done = self.read_once([[b"msg", b"%d" % i] for i in range(200)])
         self.assertEqual(len(received), ZmqSocket.readBatch)
         self.assertIsNotNone(sock.read_scheduled)
         return done.addCallback(
@@ -45,21 +54,8 @@ class BoundedReadTests(TestCase):
         )
 
     def test_one_read_stops_after_its_byte_budget(self) -> None:
-        received: list[list[bytes]] = []
-        done: Deferred[None] = Deferred()
         big = b"x" * (64 * 1024)
-
-        def got(frames: list[bytes]) -> None:
-            received.append(frames)
-            if len(received) == 20:
-                done.callback(None)
-
-        sock = ZmqSocket(self.factory, zmq.PULL, got)
-        self.addCleanup(sock.shutdown)
-        pusher = self.connected_pusher(sock)
-        for i in range(20):
-            pusher.send_multipart([b"%d" % i, big])
-        sock.doRead()
+        sock, received, done = self.read_once([[b"%d" % i, big] for i in range(20)])
         # 64 KiB and a few bytes each: the fourth reaches 256 KiB.
         self.assertEqual(len(received), 4)
         self.assertIsNotNone(sock.read_scheduled)
@@ -68,15 +64,12 @@ class BoundedReadTests(TestCase):
         )
 
     def test_one_read_handles_a_message_bigger_than_the_budget(self) -> None:
-        received: list[list[bytes]] = []
-        sock = ZmqSocket(self.factory, zmq.PULL, received.append)
-        self.addCleanup(sock.shutdown)
-        pusher = self.connected_pusher(sock)
-        pusher.send(b"x" * (ZmqSocket.readBytes + 1))
-        pusher.send(b"next")
-        sock.doRead()
+        sock, received, done = self.read_once(
+            [[b"x" * (ZmqSocket.readBytes + 1)], [b"next"]]
+        )
         self.assertEqual([len(f[0]) for f in received], [ZmqSocket.readBytes + 1])
         self.assertIsNotNone(sock.read_scheduled)
+        return done
 
     def test_drain_reads_everything_waiting(self) -> None:
         received: list[list[bytes]] = []
