@@ -177,18 +177,39 @@ class Session:
         assert info["body"]["isStarted"] is True, info
         return info["body"]
 
-    async def stop_at(self, code: str, line: int) -> tuple[Deferred[Any], int]:
-        """Break on ``line`` of cell ``code`` and run it; returns the execution and the stopped thread."""
+    async def break_on(self, code: str, lines: list[int]) -> str:
+        """Set the breakpoints of cell ``code`` to ``lines`` (none: cleared),
+        each checked as verified; returns the cell's file."""
         path = (await self.request("dumpCell", {"code": code}))["body"]["sourcePath"]
         response = await self.request(
             "setBreakpoints",
             {
                 "source": {"path": path},
-                "breakpoints": [{"line": line}],
+                "breakpoints": [{"line": line} for line in lines],
                 "sourceModified": False,
             },
         )
-        assert response["body"]["breakpoints"][0]["verified"], response
+        for breakpoint in response["body"]["breakpoints"]:
+            assert breakpoint["verified"], response
+        return path
+
+    async def stack(self, thread_id: int) -> list[dict[str, Any]]:
+        """The stopped thread's stack frames, innermost first."""
+        response = await self.request("stackTrace", {"threadId": thread_id})
+        return response["body"]["stackFrames"]
+
+    async def step(self, command: str, thread_id: int) -> list[dict[str, Any]]:
+        """``next``, ``stepIn`` or ``stepOut`` on ``thread_id``; returns its stack
+        once the step has stopped it (checked: stopped by the step)."""
+        stepped = self.event("stopped", already=False)
+        await self.request(command, {"threadId": thread_id})
+        event = await stepped
+        assert event["body"]["reason"] == "step", event
+        return await self.stack(thread_id)
+
+    async def stop_at(self, code: str, line: int) -> tuple[Deferred[Any], int]:
+        """Break on ``line`` of cell ``code`` and run it; returns the execution and the stopped thread."""
+        await self.break_on(code, [line])
         stopped = self.event("stopped")
         execution = self.client.execute(code, timeout=60)
         event = await stopped
@@ -256,9 +277,7 @@ class DebuggerFlow:
         threads = (await session.request("threads"))["body"]["threads"]
         self.assertEqual([t["name"] for t in threads], [self.execution_thread])
 
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.stack(thread_id)
         self.assertEqual(
             [(f["name"], f["source"]["path"], f["line"]) for f in frames],
             [("double", expected, 2), ("<module>", expected, 4)],
@@ -270,12 +289,7 @@ class DebuggerFlow:
         )
         self.assertEqual(evaluated["body"]["result"], "63")
 
-        stepped = session.event("stopped", already=False)
-        await session.request("next", {"threadId": thread_id})
-        self.assertEqual((await stepped)["body"]["reason"], "step")
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.step("next", thread_id)
         self.assertEqual(
             (frames[0]["source"]["path"], frames[0]["line"]), (expected, 3)
         )
@@ -325,9 +339,7 @@ class DebuggerFlow:
             event = await stopped
             self.assertEqual(event["body"]["reason"], "exception")
             thread = event["body"]["threadId"]
-            frames = (await session.request("stackTrace", {"threadId": thread}))[
-                "body"
-            ]["stackFrames"]
+            frames = await session.stack(thread)
             self.assertEqual(frames[0]["line"], 2)
             self.assertTrue(
                 frames[0]["source"]["path"].startswith(body["tmpFilePrefix"])
@@ -371,18 +383,11 @@ class DebuggerFlow:
         session = Session(client)
         await session.start()
         execution, thread_id = await session.stop_at(LOOPING, 5)
-        path = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ][0]["source"]["path"]
+        path = (await session.stack(thread_id))[0]["source"]["path"]
         source = await session.request("source", {"source": {"path": path}})
         self.assertEqual(source["body"]["content"], LOOPING)
 
-        stepped = session.event("stopped", already=False)
-        await session.request("stepIn", {"threadId": thread_id})
-        await stepped
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.step("stepIn", thread_id)
         self.assertEqual(
             [(f["name"], f["line"]) for f in frames], [("inner", 2), ("<module>", 5)]
         )
@@ -394,12 +399,7 @@ class DebuggerFlow:
                 "srcFrameId": frames[0]["id"],
             },
         )
-        stepped = session.event("stopped", already=False)
-        await session.request("stepOut", {"threadId": thread_id})
-        await stepped
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.step("stepOut", thread_id)
         self.assertEqual(frames[0]["name"], "<module>")
 
         # A subshell runs cells while the main shell is stopped.
@@ -414,9 +414,7 @@ class DebuggerFlow:
         paused = session.event("stopped", already=False)
         await session.request("pause", {"threadId": thread_id})
         self.assertEqual((await paused)["body"]["reason"], "pause")
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.stack(thread_id)
         self.assertIn(frames[0]["line"], (6, 7))
 
         # An interrupt while stopped resumes the cell and interrupts it.
@@ -452,22 +450,15 @@ class DebuggerFlow:
         # The debugger is turned on afterwards; the function cell 1 defined stops.
         session = Session(client)
         body = await session.start()
-        path = (await session.request("dumpCell", {"code": DEFINING}))["body"][
-            "sourcePath"
-        ]
+        path = await session.break_on(DEFINING, [2])
         self.assertEqual(
             path, f"{body['tmpFilePrefix']}{murmur2(DEFINING.encode(), body['hashSeed'])}.py"
-        )
-        await session.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 2}]}
         )
         stopped = session.event("stopped")
         caller = "t = triple(7)\nprint(t)\n"
         execution = client.execute(caller, timeout=60)
         thread_id = (await stopped)["body"]["threadId"]
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.stack(thread_id)
         self.assertEqual(
             [(f["name"], f["source"]["path"], f["line"]) for f in frames],
             [("triple", path, 2), ("<module>", CellFiles(os.path.dirname(path)).path(caller), 1)],
@@ -502,12 +493,7 @@ class DebuggerFlow:
         # there once more, as with any debugger.)
         lines = []
         while 3 not in lines and len(lines) < 3:
-            stepped = session.event("stopped", already=False)
-            await session.request("next", {"threadId": thread_id})
-            self.assertEqual((await stepped)["body"]["reason"], "step")
-            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
-                "body"
-            ]["stackFrames"]
+            frames = await session.step("next", thread_id)
             self.assertEqual(frames[0]["name"], "<module>")
             lines.append(frames[0]["line"])
         self.assertIn(lines, ([3], [2, 3]))
@@ -522,9 +508,7 @@ class DebuggerFlow:
 
         # Inside a coroutine the cell awaits, after its own await.
         execution, thread_id = await session.stop_at(FETCHING, 4)
-        frames = (await session.request("stackTrace", {"threadId": thread_id}))["body"][
-            "stackFrames"
-        ]
+        frames = await session.stack(thread_id)
         self.assertEqual(
             [(f["name"], f["line"]) for f in frames], [("fetch", 4), ("<module>", 5)]
         )
@@ -551,25 +535,14 @@ class DebuggerFlow:
         # breakpoints stop (a callLater'd function, a Deferred's callback it
         # fires, a coroutine resumed by deferLater), and the reactor goes on
         # while they are stopped.
-        path = (await session.request("dumpCell", {"code": CALLBACKS}))["body"][
-            "sourcePath"
-        ]
-        await session.request(
-            "setBreakpoints",
-            {
-                "source": {"path": path},
-                "breakpoints": [{"line": 3}, {"line": 5}, {"line": 14}],
-            },
-        )
+        await session.break_on(CALLBACKS, [3, 5, 14])
         stopped = session.event("stopped", already=False)
         execution = client.execute(CALLBACKS, timeout=60)
         stops = []
         for _ in range(3):
             event = await stopped
             thread_id = event["body"]["threadId"]
-            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
-                "body"
-            ]["stackFrames"]
+            frames = await session.stack(thread_id)
             stops.append((frames[0]["name"], frames[0]["line"]))
             if frames[0]["name"] == "twice":
                 self.assertEqual(
@@ -591,36 +564,22 @@ class DebuggerFlow:
             result.stream_text(),
             "doubled 10\nfrom the reactor\nresumed on the reactor\n",
         )
-        await session.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": []}
-        )
+        await session.break_on(CALLBACKS, [])
 
         # A function the cell leaves to the reactor stops after the cell has
         # ended, and is stepped line by line; its output goes to the cell.
-        path = (await session.request("dumpCell", {"code": LATER}))["body"][
-            "sourcePath"
-        ]
-        await session.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 3}]}
-        )
+        await session.break_on(LATER, [3])
         stopped = session.event("stopped", already=False)
         printed = wait_for_stream(client, "later 20 40\n")
         self.assertEqual((await client.execute(LATER, timeout=WAIT)).stream_text(), "")
         thread_id = (await stopped)["body"]["threadId"]
         for line, local in ((4, {"a": "20"}), (5, {"a": "20", "b": "40"})):
-            stepped = session.event("stopped", already=False)
-            await session.request("next", {"threadId": thread_id})
-            self.assertEqual((await stepped)["body"]["reason"], "step")
-            frames = (await session.request("stackTrace", {"threadId": thread_id}))[
-                "body"
-            ]["stackFrames"]
+            frames = await session.step("next", thread_id)
             self.assertEqual((frames[0]["name"], frames[0]["line"]), ("later", line))
             self.assertEqual(await self.locals(session, frames[0]["id"]), local)
         await session.request("continue", {"threadId": thread_id})
         await printed
-        await session.request(
-            "setBreakpoints", {"source": {"path": path}, "breakpoints": []}
-        )
+        await session.break_on(LATER, [])
 
         # An interrupt reaches a debugged await cell waiting for a Deferred.
         waiting: Deferred[None] = Deferred()
@@ -685,9 +644,7 @@ class DebuggerFlow:
             self.assertEqual(event["body"]["reason"], "exception")
             self.assertEqual(event["body"]["text"], "ValueError")
             thread = event["body"]["threadId"]
-            frames = (await session.request("stackTrace", {"threadId": thread}))[
-                "body"
-            ]["stackFrames"]
+            frames = await session.stack(thread)
             self.assertEqual(frames[0]["line"], 2)
             self.assertFalse(failing.called)
             stopped = session.event("stopped", already=False)
