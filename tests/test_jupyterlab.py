@@ -187,6 +187,40 @@ class Debugger:
         self.lab.expect_prompt(cell, "*")
         return path
 
+    def step_through(
+        self,
+        code: str,
+        line: int,
+        breakpoints: int,
+        frames: list[tuple[str, int]],
+        stops: list[tuple[str, dict[str, str]]],
+        prompt: int,
+        output: str,
+    ) -> None:
+        """Type ``code`` into the last cell, set a breakpoint on ``line`` (then
+        ``breakpoints`` are set in all) and run it: stopped in ``frames``.  At
+        each of ``stops`` (the highlighted line, variables the panel shows)
+        Next goes on to the following one; after the last, Continue: the cell
+        ends as ``[prompt]`` with ``output``, the kernel idle."""
+        lab, expect = self.lab, self.lab.expect
+        cell = lab.last_cell()
+        lab.type_into(cell, code)
+        lab.click_gutter(cell, line)
+        expect(self.breakpoints).to_have_count(breakpoints)
+        lab.page.keyboard.press("Shift+Enter")
+        self.expect_stopped(cell, frames)
+        for i, (text, variables) in enumerate(stops):
+            if i:
+                self.command("next")
+            expect(self.current_line).to_have_text(text)
+            for name, value in variables.items():
+                self.expect_variable(name, value)
+        self.command("continue")
+        lab.expect_prompt(cell, prompt)
+        expect(lab.outputs(cell)).to_have_text(output)
+        lab.expect_idle()
+        expect(self.frames).to_have_count(0)
+
 
 def drive(url: str, shots: str, kernel_processes: Callable[[], list[int]]) -> list[str]:
     """Open JupyterLab at ``url`` and go through the steps; returns the names
@@ -458,36 +492,27 @@ def _debugger_steps(lab: Lab, done: list[str]) -> None:
         done.append("continue")
 
     with lab.step("debugger-await"):
-        cell = lab.last_cell()
-        lab.type_into(
-            cell,
+        debugger.step_through(
             "from twisted.internet import reactor, task\n"
             "ticks = await task.deferLater(reactor, 0.1, lambda: 7)\n"
             "ticks = ticks * 6\n"
             "print('ticks', ticks)",
+            line=3,
+            breakpoints=2,
+            frames=[("<module>", 3)],
+            stops=[
+                ("ticks = ticks * 6", {"ticks": "7"}),
+                ("print('ticks', ticks)", {"ticks": "42"}),
+            ],
+            prompt=3,
+            output="ticks 42",
         )
-        lab.click_gutter(cell, 3)
-        expect(debugger.breakpoints).to_have_count(2)
-        page.keyboard.press("Shift+Enter")
-        debugger.expect_stopped(cell, [("<module>", 3)])
-        expect(debugger.current_line).to_have_text("ticks = ticks * 6")
-        debugger.expect_variable("ticks", "7")
-        debugger.command("next")
-        expect(debugger.current_line).to_have_text("print('ticks', ticks)")
-        debugger.expect_variable("ticks", "42")
-        debugger.command("continue")
-        lab.expect_prompt(cell, 3)
-        expect(lab.outputs(cell)).to_have_text("ticks 42")
-        lab.expect_idle()
-        expect(debugger.frames).to_have_count(0)
         done.append("await cell stepped")
 
     with lab.step("debugger-reactor-call"):
         # A function the cell leaves to the reactor stops and is stepped
         # (on a thread of its own) while the cell awaits what it fires.
-        cell = lab.last_cell()
-        lab.type_into(
-            cell,
+        debugger.step_through(
             "from twisted.internet import reactor, defer\n"
             "done = defer.Deferred()\n"
             "def later(a):\n"
@@ -495,21 +520,13 @@ def _debugger_steps(lab: Lab, done: list[str]) -> None:
             "    done.callback(b)\n"
             "reactor.callLater(0.1, later, 21)\n"
             "print('got', await done)",
+            line=4,
+            breakpoints=3,
+            frames=[("later", 4)],
+            stops=[("    b = a * 2", {"a": "21"}), ("    done.callback(b)", {"b": "42"})],
+            prompt=4,
+            output="got 42",
         )
-        lab.click_gutter(cell, 4)
-        expect(debugger.breakpoints).to_have_count(3)
-        page.keyboard.press("Shift+Enter")
-        debugger.expect_stopped(cell, [("later", 4)])
-        expect(debugger.current_line).to_have_text("    b = a * 2")
-        debugger.expect_variable("a", "21")
-        debugger.command("next")
-        expect(debugger.current_line).to_have_text("    done.callback(b)")
-        debugger.expect_variable("b", "42")
-        debugger.command("continue")
-        lab.expect_prompt(cell, 4)
-        expect(lab.outputs(cell)).to_have_text("got 42")
-        lab.expect_idle()
-        expect(debugger.frames).to_have_count(0)
         done.append("reactor call stepped")
 
 
