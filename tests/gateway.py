@@ -177,7 +177,26 @@ async def start_gateway(
 async def exercise_remote_kernel(test: Any, server: JupyterServer) -> None:
     """Start, execute, interrupt, restart and shut down ``server.kernel_name``
     through ``server``'s REST and websocket API (Jupyter Server or
-    Enterprise Gateway); no kernel process is left."""
+    Enterprise Gateway); no kernel process is left.  If a step fails, the
+    failure carries what the gateway and the kernels logged."""
+    try:
+        await _exercise(test, server)
+    except Exception as e:
+        raise AssertionError(f"{e}\n{logged(server)}") from e
+
+
+def logged(server: JupyterServer) -> str:
+    """The gateway's output and each kernel log file (Enterprise Gateway
+    writes the launcher's output to ``EG_KERNEL_LOG_DIR``)."""
+    parts = [f"--- the gateway said:\n{server.output.output}"]
+    logs = os.path.join(server.root, "kernel-logs")
+    for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        with open(os.path.join(logs, name), errors="replace") as f:
+            parts.append(f"--- {name}:\n{f.read()}")
+    return "\n".join(parts)
+
+
+async def _exercise(test: Any, server: JupyterServer) -> None:
     code, model = await server.request(
         "POST", "api/kernels", {"name": server.kernel_name}, timeout=60
     )

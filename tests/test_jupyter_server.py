@@ -24,21 +24,42 @@ from .jupyter_server import (
 
 
 async def wait_until_ready(
-    channels: KernelChannels, attempts: int = 30
+    channels: KernelChannels, seconds: int = 60
 ) -> dict[str, Any]:
-    """Send ``kernel_info_request`` until one is answered and its ``status``
-    arrives on IOPub too (as jupyter_client waits for a kernel that is
-    starting: only then is IOPub known to be connected, so that no output of
-    the next request is lost); fires with the reply's content."""
-    for _ in range(attempts):
-        msg_id = channels.send("shell", "kernel_info_request", {})
+    """Send a ``kernel_info_request`` each second until one of them has both
+    its reply and its ``idle`` status on IOPub (as jupyter_client waits for a
+    kernel that is starting: only then is IOPub known to be connected, so
+    that no output of the next request is lost); fires with that reply's
+    content.  A reply that comes later than a second still counts, so a
+    slow server only delays this, and after ``seconds`` it fails."""
+    sent: set[str] = set()
+    replies: dict[str, dict[str, Any]] = {}
+    idle: set[str] = set()
+
+    def answered(msg: dict[str, Any]) -> bool:
+        parent = msg["parent_header"].get("msg_id")
+        if parent not in sent:
+            return False
+        if msg["msg_type"] == "kernel_info_reply":
+            replies[parent] = msg
+        elif (
+            msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            idle.add(parent)
+        return parent in replies and parent in idle
+
+    for _ in range(seconds):
+        sent.add(channels.send("shell", "kernel_info_request", {}))
         try:
-            reply = await channels.reply_to(msg_id, timeout=1.0)
-            await channels.status(msg_id, "idle", timeout=1.0)
+            last = await channels.wait(answered, 1.0, "a kernel_info_reply and idle")
         except TimeoutError:
             continue
-        return reply["content"]
-    raise AssertionError(f"no kernel_info_reply and idle in {attempts} attempts")
+        return replies[last["parent_header"]["msg_id"]]["content"]
+    raise AssertionError(
+        f"none of {len(sent)} kernel_info_requests in {seconds} s had its reply"
+        f" and idle ({len(replies)} replies, {len(idle)} idle statuses)"
+    )
 
 
 class JupyterServerTests(TestCase):
