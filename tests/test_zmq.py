@@ -120,3 +120,36 @@ class ReplyWhileReadingTests(TestCase):
             self.assertIsNone(server.read_scheduled)
 
         return done.addCallback(check)
+
+    def test_a_reply_sent_while_reading_needs_no_timer(self) -> None:
+        """The read loop looks at the socket again after the handler's send,
+        so a request answered while it is read costs no reactor timer; a
+        send made outside a read still gets its read a turn later."""
+        timers: list[object] = []
+
+        class CountingReactor:
+            def __getattr__(self, name: str) -> object:
+                return getattr(reactor, name)
+
+            def callLater(self, *args: object, **kwargs: object) -> object:
+                call = reactor.callLater(*args, **kwargs)  # type: ignore[arg-type]
+                timers.append(call)
+                return call
+
+        self.factory.reactor = CountingReactor()
+        answered: Deferred[list[bytes]] = Deferred()
+        server = ZmqSocket(
+            self.factory, zmq.ROUTER, lambda f: server.send([f[0], b"pong"])
+        )
+        self.addCleanup(server.shutdown)
+        address = server.bind("inproc://reply-while-reading")
+        client = ZmqSocket(self.factory, zmq.DEALER, answered.callback)
+        self.addCleanup(client.shutdown)
+        client.connect(address)
+        client.send([b"ping"])
+        self.assertEqual(len(timers), 1)  # the client's send, outside any read
+        server.drain()  # the ping arrives and is answered inside the read
+        self.assertEqual(len(timers), 1)
+        self.assertIsNone(server.read_scheduled)
+        # The client's scheduled read finds the pong.
+        return answered.addCallback(self.assertEqual, [b"pong"])

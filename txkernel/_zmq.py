@@ -80,6 +80,8 @@ class ZmqSocket(ZmqConnection):
         self._on_message = on_message
         self._options = options
         self._limit = limit
+        #: Whether :meth:`_read` is running (a send then needs no read of its own).
+        self._reading = False
         super().__init__(factory)
 
     def _apply_options(self) -> None:
@@ -121,14 +123,26 @@ class ZmqSocket(ZmqConnection):
         self._read(None, None)
 
     def _read(self, limit: int | None, byte_limit: int | None) -> None:
+        outer = self._reading
+        self._reading = True
+        try:
+            self._read_messages(limit, byte_limit)
+        except BaseException:
+            self._schedule_read()
+            raise
+        finally:
+            self._reading = outer
+
+    def _read_messages(self, limit: int | None, byte_limit: int | None) -> None:
         count = 0
         size = 0
         while self.socket is not None:
             if not has_input(self.socket):
                 # This look at ZMQ_EVENTS came after every send made while
                 # reading (a reply sent by the handler), so it re-armed the
-                # edge-triggered ZMQ_FD as the read those sends scheduled
-                # would have, one reactor turn later: that read is not needed.
+                # edge-triggered ZMQ_FD as a read one reactor turn later
+                # would have: those sends scheduled none, and a read that
+                # an earlier send scheduled is not needed either.
                 self._unschedule_read()
                 return
             if limit is not None and (count >= limit or size >= byte_limit):
@@ -191,11 +205,17 @@ class ZmqSocket(ZmqConnection):
             self.read_scheduled = self.factory.reactor.callLater(0, self.doRead)
 
     def send(self, message: Sequence[bytes]) -> None:
-        """Send one multipart message now (non-blocking; raises ``zmq.Again`` at HWM)."""
+        """Send one multipart message now (non-blocking; raises ``zmq.Again`` at HWM).
+
+        A send can take the edge of ``ZMQ_FD`` that announced new input, so
+        a read follows it: the read loop's next look at ``ZMQ_EVENTS`` when
+        it is sent while reading (a reply sent by the handler), else a read
+        scheduled for the next reactor turn."""
         try:
             send_frames(self.socket, message)
         finally:
-            self._schedule_read()
+            if not self._reading:
+                self._schedule_read()
 
     def shutdown(self) -> None:
         """Stop reading and close the socket (idempotent)."""
