@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextvars
 from collections import deque
 from collections.abc import Callable, Iterator
+from types import CoroutineType
 from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -148,7 +149,7 @@ class Dispatcher:
             request = queue.pending.popleft()
             queue.active = True
             d = self._serve(request, queue)
-            if not d.called:
+            if d is not None and not d.called:
                 d.addBoth(self._resume, queue)
                 return
             queue.active = False
@@ -157,8 +158,9 @@ class Dispatcher:
         queue.active = False
         self._pump(queue)
 
-    def _serve(self, request: Request, queue: RequestQueue) -> Deferred[None]:
-        """Serve one request; the Deferred fires (never fails) when it is done."""
+    def _serve(self, request: Request, queue: RequestQueue) -> Deferred[None] | None:
+        """Serve one request: None once it is done (most requests are served
+        at once), or a Deferred that fires (never fails) when it is done."""
         try:
             if request in queue.aborted:
                 queue.aborted.discard(request)
@@ -171,21 +173,29 @@ class Dispatcher:
                     msg_type=request.msg_type,
                     channel=request.channel,
                 )
-                return succeed(None)
+                return None
             if request.channel == "shell":
                 queue.current = request
             self._messenger.status("busy", request)
             token = serving.set(request)
             try:
-                d = maybeDeferred(handler, request)
+                result = handler(request)
+            except BaseException:  # as maybeDeferred would
+                result = Failure(captureVars=Deferred.debug)
             finally:
                 serving.reset(token)
         except Exception:
             log.failure("Could not serve {request!r}: dropped", request=request)
-            return succeed(None)
-        d.addErrback(self._failed, request)
-        d.addBoth(self._finished, request)
-        return d
+            return None
+        if isinstance(result, Deferred | CoroutineType):
+            d = ensureDeferred(result)
+            d.addErrback(self._failed, request)
+            d.addBoth(self._finished, request)
+            return d
+        if isinstance(result, Failure):
+            self._failed(result, request)
+        self._finished(None, request)
+        return None
 
     def _failed(self, failure: Failure, request: Request) -> None:
         try:
