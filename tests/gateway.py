@@ -41,6 +41,8 @@ from .sshd import free_port
 from .test_jupyter_server import wait_until_ready
 
 GATEWAY_VERSION = "3.3.0"
+#: Where, in a gateway's root, Enterprise Gateway writes the kernel logs.
+KERNEL_LOGS = "kernel-logs"
 VENV_SCRIPT = os.path.join(REPO_ROOT, ".ci", "gateway-venv")
 
 
@@ -107,7 +109,7 @@ async def start_gateway(
             **(options or {}),
         )
     token = secrets.token_hex(24)
-    logs = os.path.join(root, "kernel-logs")
+    logs = os.path.join(root, KERNEL_LOGS)
     os.makedirs(logs)
     env = dict(os.environ)
     # The gateway's own interpreter, not the test virtualenv's.
@@ -189,7 +191,7 @@ def logged(server: JupyterServer) -> str:
     """The gateway's output and each kernel log file (Enterprise Gateway
     writes the launcher's output to ``EG_KERNEL_LOG_DIR``)."""
     parts = [f"--- the gateway said:\n{server.output.output}"]
-    logs = os.path.join(server.root, "kernel-logs")
+    logs = os.path.join(server.root, KERNEL_LOGS)
     for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
         with open(os.path.join(logs, name), errors="replace") as f:
             parts.append(f"--- {name}:\n{f.read()}")
