@@ -21,6 +21,7 @@ here runs on the reactor thread, except :meth:`KernelCore.publish` and
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from .queries import QueryHandlers
 from .request import CONTROL_TYPES, SHELL_TYPES, Request, RequestError, Transport
 from .stdin import InputInterrupted, StdinBroker
 from .subshells import Subshells
-from .wire import PROTOCOL_VERSION, Wire, WireError
+from .wire import PROTOCOL_VERSION, Wire, WireError, pack
 
 log = Logger()
 
@@ -63,11 +64,11 @@ class KernelCore:
         self._shutdowns: set[Request] = set()
         self._stopping: Deferred[None] | None = None
         self._request_watchers: list[Callable[[Request], object]] = []
+        #: The last kernel_info_reply content, and its packed JSON.
+        self._kernel_info_packed: tuple[dict[str, Any], bytes] | None = None
         self._handlers: dict[str, Handler] = {
             "execute_request": self.execution.serve,
-            "kernel_info_request": lambda request: self.messenger.reply(
-                request, "kernel_info_reply", self.kernel_info()
-            ),
+            "kernel_info_request": self._on_kernel_info,
             **QueryHandlers(interpreter, self.messenger).handlers(),
             "interrupt_request": self._on_interrupt,
             "debug_request": self._on_debug,
@@ -121,11 +122,13 @@ class KernelCore:
         if self.dispatcher.closed:
             return
         try:
-            identities, msg = self.messenger.wire.deserialize(frames)
+            identities, msg, header_frame = self.messenger.wire.deserialize_request(
+                frames
+            )
         except WireError as e:
             log.warn("Dropped a message on {channel}: {reason}", channel=channel, reason=e)
             return
-        request = Request(channel, identities, msg)
+        request = Request(channel, identities, msg, header_frame)
         if channel == "stdin":
             self.stdin.input_reply(request)
         elif not (channel == "shell" and self.interpreter.serve_out_of_turn(request)):
@@ -229,6 +232,15 @@ class KernelCore:
 
     def _aborted(self, request: Request) -> None:
         self.execution.aborted(request)
+
+    def _on_kernel_info(self, request: Request) -> None:
+        # The content seldom changes: it is packed again only when it does.
+        content = self.kernel_info()
+        packed = self._kernel_info_packed
+        if packed is None or packed[0] != content:
+            # (a copy: an interpreter may change its language_info in place)
+            packed = self._kernel_info_packed = (copy.deepcopy(content), pack(content))
+        self.messenger.reply(request, "kernel_info_reply", packed[1])
 
     def _on_debug(self, request: Request) -> Deferred[None]:
         d = maybeDeferred(self.interpreter.debug, request.content)

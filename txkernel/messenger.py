@@ -94,17 +94,16 @@ class Messenger:
         changes it afterwards): the kernel's own ``status`` and
         ``execute_input``.
 
-        The message is made now, in its place in the IOPub queue; it is
-        packed and signed when the IOPub thread sends it (see
-        :class:`~txkernel.wire.PendingFrames`), so a request's reply (or its
-        cell) is not held up by the messages published before it.
+        It takes its place in the IOPub queue now; its header (and date) is
+        made, and it is packed and signed, when the IOPub thread sends it
+        (see :class:`~txkernel.wire.PendingFrames`), so a request's reply
+        (or its cell) is not held up by the messages published before it.
         """
         if self.closed:
             return
         if self._before_publish is not None:
             self._before_publish(msg_type)
         wire = self.wire
-        msg = wire.new_message(msg_type, content, parent.message if parent else None)
         topic = (
             self._status_topic
             if msg_type == "status"
@@ -112,14 +111,19 @@ class Messenger:
         )
 
         def serialize() -> list[bytes]:
+            # (the parent header goes as a frame: new_message need not copy it)
+            msg = wire.new_message(msg_type, content)
             return wire.serialize(msg, [topic], self._parent_frame(parent))
 
         self._transport.publish(PendingFrames(serialize))
 
     def _parent_frame(self, request: Request | None) -> bytes | None:
-        """``request``'s header packed as a parent header (any thread)."""
+        """``request``'s header packed as a parent header (any thread): the
+        frame it came in, or else packed once for all that answer it."""
         if request is None:
             return None
+        if request.header_frame is not None:
+            return request.header_frame
         header = request.message["header"]
         packed = self._parent_packed
         if packed is not None and packed[0] is header:
@@ -132,13 +136,15 @@ class Messenger:
         self,
         request: Request,
         msg_type: str,
-        content: dict[str, Any],
+        content: dict[str, Any] | bytes,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Send ``content`` as the reply to ``request``, to the peer that sent it."""
+        """Send ``content`` (a dict, or its packed JSON) as the reply to
+        ``request``, to the peer that sent it."""
         if self.closed:
             return
-        msg = self.wire.new_message(msg_type, content, request.message, metadata)
+        # (the parent header goes as a frame: new_message need not copy it)
+        msg = self.wire.new_message(msg_type, content, None, metadata)
         self._transport.send(
             request.channel,
             self.wire.serialize(msg, request.identities, self._parent_frame(request)),

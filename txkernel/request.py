@@ -48,14 +48,26 @@ CONTROL_TYPES = frozenset(
 
 
 class Request:
-    """A request as it arrived: channel, ZeroMQ identities and the message."""
+    """A request as it arrived: channel, ZeroMQ identities and the message.
 
-    __slots__ = ("channel", "identities", "message")
+    ``header_frame`` is the header's JSON as it came, when the messages that
+    answer the request may carry it as their parent header unchanged (see
+    :meth:`txkernel.wire.Wire.deserialize_request`), else None.
+    """
 
-    def __init__(self, channel: str, identities: list[bytes], message: Message) -> None:
+    __slots__ = ("channel", "identities", "message", "header_frame")
+
+    def __init__(
+        self,
+        channel: str,
+        identities: list[bytes],
+        message: Message,
+        header_frame: bytes | None = None,
+    ) -> None:
         self.channel = channel
         self.identities = identities
         self.message = message
+        self.header_frame = header_frame
 
     @property
     def msg_type(self) -> str:

@@ -132,7 +132,7 @@ class Wire:
     def new_message(
         self,
         msg_type: str,
-        content: dict[str, Any] | None = None,
+        content: dict[str, Any] | bytes | None = None,
         parent: Message | None = None,
         metadata: dict[str, Any] | None = None,
         buffers: Sequence[bytes] | None = None,
@@ -182,12 +182,14 @@ class Wire:
         the messages that answer it).
         """
         content = msg.get("content", {})
+        parent = msg.get("parent_header")
+        metadata = msg.get("metadata")
         parts = [
             pack(msg["header"]),
             parent_frame
             if parent_frame is not None
-            else pack(msg.get("parent_header", {})),
-            pack(msg.get("metadata", {})),
+            else pack(parent) if parent else _EMPTY,
+            pack(metadata) if metadata else _EMPTY,
             content if isinstance(content, bytes) else pack(content),
         ]
         frames = [*identities, DELIMITER, self.sign(parts), *parts]
@@ -198,6 +200,18 @@ class Wire:
 
     def deserialize(self, frames: Sequence[bytes]) -> tuple[list[bytes], Message]:
         """Split, verify and decode ``frames``: returns ``(identities, message)``.
+
+        See :meth:`deserialize_request` for what it raises."""
+        identities, msg, _ = self.deserialize_request(frames)
+        return identities, msg
+
+    def deserialize_request(
+        self, frames: Sequence[bytes]
+    ) -> tuple[list[bytes], Message, bytes | None]:
+        """:meth:`deserialize`, and the header frame as it came when it can
+        be sent back as the parent header of the messages that answer it
+        (valid UTF-8: it then says exactly what the decoded header says),
+        else None.
 
         Raises :class:`WireError` for too many or too big frames, a missing
         delimiter, too few frames, an absent, bad or replayed signature,
@@ -230,8 +244,13 @@ class Wire:
                 f"expected at least 5 frames after the delimiter, got {len(body)}"
             )
         self._verify(body)
+        header_frame: bytes | None = body[1]
         try:
-            header = unpack(body[1])
+            try:
+                header = unpack_text(header_frame.decode("utf-8"))
+            except UnicodeDecodeError:
+                header_frame = None
+                header = unpack(body[1])
             check_header(header)
             parent_header = unpack(body[2])
             metadata = unpack(body[3])
@@ -256,7 +275,7 @@ class Wire:
             "metadata": metadata,
             "content": content,
             "buffers": [bytes(b) for b in body[5:]],
-        }
+        }, header_frame
 
     def _verify(self, body: list[bytes]) -> None:
         """Check the signature's length, value and novelty (nothing is kept yet)."""
@@ -314,6 +333,9 @@ class PendingFrames(Sequence[bytes]):
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.frames())
 
+
+#: An empty JSON object, packed.
+_EMPTY = b"{}"
 
 #: Frames are joined to be signed in one call while they are smaller.
 _JOIN_BELOW = 64 * 1024
@@ -418,7 +440,11 @@ _scan_once = json.JSONDecoder().scan_once
 
 def unpack(data: bytes) -> Any:
     """The JSON value of one frame."""
-    text = data.decode("utf-8", "replace")
+    return unpack_text(data.decode("utf-8", "replace"))
+
+
+def unpack_text(text: str) -> Any:
+    """The JSON value of one frame's text."""
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:  # leading whitespace, or not JSON: json.loads says
