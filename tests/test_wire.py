@@ -6,7 +6,15 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from txkernel.wire import DELIMITER, PROTOCOL_VERSION, Limits, Wire, WireError
+from txkernel.wire import (
+    DELIMITER,
+    PROTOCOL_VERSION,
+    Limits,
+    Wire,
+    WireError,
+    pack,
+    unpack,
+)
 
 
 class WireTests(SynchronousTestCase):
@@ -196,6 +204,46 @@ class HostileFrameTests(SynchronousTestCase):
             WireError, small.deserialize, self.sender.serialize(msg)
         )
         self.assertIn("bytes, more than the limit", str(error))
+
+
+class NewFramesTests(SynchronousTestCase):
+    """``new_frames`` packs what ``serialize(new_message(...))`` packs."""
+
+    def test_new_frames_say_what_a_new_message_serialized_says(self) -> None:
+        # Names that JSON must escape, in the session and the username.
+        wire = Wire("secret", username='k"é\\', session_id="s\\1\"")
+        receiver = Wire("secret")
+        parent = b'{"msg_id": "p-1", "msg_type": "x_request"}'
+        for content in ({"a": [1, "é"]}, b'{"b": 2}'):
+            for metadata in (None, {}, {"m": 1}):
+                frames = wire.new_frames(
+                    "x_reply", content, [b"peer"], parent, metadata
+                )
+                made = wire.new_message(
+                    "x_reply",
+                    json.loads(content) if isinstance(content, bytes) else content,
+                    metadata=metadata,
+                )
+                reference = wire.serialize(made, [b"peer"], parent)
+                ids, got = receiver.deserialize(frames)
+                _, expected = receiver.deserialize(reference)
+                self.assertEqual(ids, [b"peer"])
+                header, expected_header = got.pop("header"), expected.pop("header")
+                del got["msg_id"], expected["msg_id"]
+                self.assertEqual(got, expected)
+                self.assertEqual(header.keys(), expected_header.keys())
+                for key in ("msg_type", "username", "session", "version"):
+                    self.assertEqual(header[key], expected_header[key])
+                self.assertEqual(header["date"].utcoffset().total_seconds(), 0)
+                self.assertTrue(header["msg_id"].startswith(wire.session_id + "_"))
+                self.assertNotEqual(header["msg_id"], expected_header["msg_id"])
+                self.assertEqual(frames[3], pack(unpack(frames[3])))  # as pack writes
+
+    def test_without_a_parent_frame_the_parent_header_is_empty(self) -> None:
+        wire = Wire("")
+        _, got = Wire("").deserialize(wire.new_frames("status", {}, [b"t"], None))
+        self.assertEqual(got["parent_header"], {})
+        self.assertEqual(got["metadata"], {})
 
 
 class PendingFramesTests(SynchronousTestCase):

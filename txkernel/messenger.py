@@ -111,9 +111,7 @@ class Messenger:
         )
 
         def serialize() -> list[bytes]:
-            # (the parent header goes as a frame: new_message need not copy it)
-            msg = wire.new_message(msg_type, content)
-            return wire.serialize(msg, [topic], self._parent_frame(parent))
+            return wire.new_frames(msg_type, content, [topic], self._parent_frame(parent))
 
         self._transport.publish(PendingFrames(serialize))
 
@@ -143,11 +141,15 @@ class Messenger:
         ``request``, to the peer that sent it."""
         if self.closed:
             return
-        # (the parent header goes as a frame: new_message need not copy it)
-        msg = self.wire.new_message(msg_type, content, None, metadata)
         self._transport.send(
             request.channel,
-            self.wire.serialize(msg, request.identities, self._parent_frame(request)),
+            self.wire.new_frames(
+                msg_type,
+                content,
+                request.identities,
+                self._parent_frame(request),
+                metadata,
+            ),
         )
 
     def send_to_peer(self, request: Request, channel: str, msg: Message) -> Deferred[None]:

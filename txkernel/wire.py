@@ -123,6 +123,13 @@ class Wire:
         self.replay_history = ReplayHistory(REPLAY_HISTORY_SIZE)
         self._ids = itertools.count(1)
         self._id_prefix = f"{self.session_id}_{os.getpid()}_"
+        # The packed header of a new message, around its id, type and date
+        # (see new_frames): the same JSON as pack(new_message(...)["header"]).
+        self._header_start = '{"msg_id": ' + _quote(self._id_prefix)[:-1]
+        self._header_middle = (
+            f', "username": {_quote(username)}, "session": {_quote(self.session_id)}'
+            ', "date": "'
+        )
 
     @property
     def bsession(self) -> bytes:
@@ -156,6 +163,36 @@ class Wire:
             "content": content if content is not None else {},
             "buffers": list(buffers) if buffers else [],
         }
+
+    def new_frames(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | bytes,
+        identities: Sequence[bytes],
+        parent_frame: bytes | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[bytes]:
+        """``serialize(new_message(msg_type, content, metadata=metadata),
+        identities, parent_frame)``, without making the message's dicts
+        (a reply or a status: nobody else sees them).  Any thread."""
+        header = "".join(
+            (
+                self._header_start,
+                str(next(self._ids)),
+                '", "msg_type": ',
+                _quote(msg_type),
+                self._header_middle,
+                datetime.now(UTC).isoformat()[:-6],  # (always "+00:00")
+                'Z", "version": "' + PROTOCOL_VERSION + '"}',
+            )
+        )
+        parts = [
+            header.encode("utf-8", errors="surrogateescape"),
+            parent_frame if parent_frame is not None else _EMPTY,
+            pack(metadata) if metadata else _EMPTY,
+            content if isinstance(content, bytes) else pack(content),
+        ]
+        return [*identities, DELIMITER, self.sign(parts), *parts]
 
     def sign(self, parts: Sequence[bytes]) -> bytes:
         """The signature of the four JSON frames ``parts`` (empty without a key)."""
@@ -420,6 +457,9 @@ def _make_encode() -> Callable[[Any], str]:
 
 
 _encode = _make_encode()
+
+#: A string as a JSON string, quotes included (as pack writes it).
+_quote = json.encoder.encode_basestring
 
 
 def pack(obj: Any) -> bytes:
