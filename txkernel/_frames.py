@@ -19,11 +19,10 @@ from collections.abc import Sequence
 import zmq
 from zmq.backend import Socket as _CompiledSocket
 
-__all__ = ["NOBLOCK", "has_input", "recv_frame", "more_frames", "send_frames"]
+__all__ = ["NOBLOCK", "has_input", "recv_frame", "send_frames"]
 
 NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
-_RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
@@ -47,14 +46,16 @@ def send_frames(
     _send(sock, frames[last], flags)
 
 
-def recv_frame(sock: zmq.Socket) -> bytes:
-    """The next frame waiting in ``sock`` (raises ``zmq.Again`` when none)."""
-    return _recv(sock, NOBLOCK)
+def recv_frame(sock: zmq.Socket) -> tuple[bytes, bool]:
+    """The next frame waiting in ``sock`` (raises ``zmq.Again`` when none),
+    and whether more frames of its message follow it.
 
-
-def more_frames(sock: zmq.Socket) -> bool:
-    """Whether the frame just received has more of its message after it."""
-    return bool(_get(sock, _RCVMORE))
+    (Received as a ``zmq.Frame``, whose ``more`` is read from the message
+    itself: asking the socket for ``RCVMORE`` goes through pyzmq's option
+    enum, and costs more than the frame.)
+    """
+    frame = _recv(sock, NOBLOCK, False)
+    return frame.bytes, frame.more
 
 
 def has_input(sock: zmq.Socket) -> bool:

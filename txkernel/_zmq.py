@@ -32,7 +32,7 @@ import zmq
 from twisted.logger import Logger
 from txzmq import ZmqConnection, ZmqFactory
 
-from ._frames import has_input, more_frames, recv_frame, send_frames
+from ._frames import has_input, recv_frame, send_frames
 
 __all__ = ["ReadLimit", "ZmqFactory", "ZmqSocket", "make_factory"]
 
@@ -165,19 +165,20 @@ class ZmqSocket(ZmqConnection):
     def _recv(self) -> list[bytes] | None:
         """One whole message, or None when it was over the limit (then dropped)."""
         sock = self.socket
+        frame, more = recv_frame(sock)
+        frames = [frame]
         if self._limit is None:
-            frames = [recv_frame(sock)]
-            while more_frames(sock):
-                frames.append(recv_frame(sock))
+            while more:
+                frame, more = recv_frame(sock)
+                frames.append(frame)
             return frames
         limit = self._limit
-        frames = [recv_frame(sock)]
-        size = len(frames[0])
+        size = len(frame)
         count = 1
         over = False
         # libzmq delivers a multipart message whole: the rest is there now.
-        while more_frames(sock):
-            frame = recv_frame(sock)
+        while more:
+            frame, more = recv_frame(sock)
             count += 1
             size += len(frame)
             if over:

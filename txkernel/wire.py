@@ -308,7 +308,7 @@ class Wire:
             "header": header,
             "msg_id": header["msg_id"],
             "msg_type": header["msg_type"],
-            "parent_header": extract_dates(parent_header),
+            "parent_header": extract_dates(parent_header) if parent_header else {},
             "metadata": metadata,
             "content": content,
             "buffers": [bytes(b) for b in body[5:]],
@@ -480,6 +480,8 @@ _scan_once = json.JSONDecoder().scan_once
 
 def unpack(data: bytes) -> Any:
     """The JSON value of one frame."""
+    if data == _EMPTY:  # most parent headers, metadata and contents of requests
+        return {}
     return unpack_text(data.decode("utf-8", "replace"))
 
 
