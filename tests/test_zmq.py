@@ -153,3 +153,55 @@ class ReplyWhileReadingTests(TestCase):
         self.assertIsNone(server.read_scheduled)
         # The client's scheduled read finds the pong.
         return answered.addCallback(self.assertEqual, [b"pong"])
+
+    def test_a_send_outside_a_read_with_input_waiting_schedules_a_read(self) -> None:
+        got: list[list[bytes]] = []
+        server = ZmqSocket(self.factory, zmq.ROUTER, got.append)
+        self.addCleanup(server.shutdown)
+        address = server.bind("inproc://send-with-input-waiting")
+        peer = self.factory.context.socket(zmq.DEALER)
+        self.addCleanup(peer.close, 0)
+        peer.connect(address)
+        peer.send(b"hello")
+        peer.send(b"again")
+        server.drain()  # (the first, and the peer's identity)
+        identity = got[0][0]
+        peer.send(b"waiting")
+        self.assertTrue(server.socket.poll(5000))  # (inproc: there at once)
+        server.send([identity, b"out of turn"])
+        self.assertIsNotNone(server.read_scheduled)
+        self.assertEqual(peer.recv(), b"out of turn")
+
+    def test_a_ping_pong_of_replies_sent_on_later_turns_never_stalls(self) -> None:
+        """Each reply is sent from a timer, outside any read (as a cell's
+        reply is), over TCP and inproc: the socket keeps announcing input."""
+        from twisted.internet.defer import gatherResults
+
+        def ping_pong(address: str, rounds: int = 300) -> Deferred[None]:
+            done: Deferred[None] = Deferred()
+            answered: list[bytes] = []
+
+            def serve(frames: list[bytes]) -> None:
+                reactor.callLater(0, server.send, [frames[0], b"pong", frames[1]])
+
+            def pong(frames: list[bytes]) -> None:
+                answered.append(frames[1])
+                if len(answered) == rounds:
+                    done.callback(None)
+                else:
+                    reactor.callLater(0, client.send, [b"%d" % len(answered)])
+
+            server = ZmqSocket(self.factory, zmq.ROUTER, serve)
+            self.addCleanup(server.shutdown)
+            bound = server.bind(address)
+            client = ZmqSocket(self.factory, zmq.DEALER, pong)
+            self.addCleanup(client.shutdown)
+            client.connect(bound)
+            client.send([b"0"])
+            return done.addCallback(
+                lambda _: self.assertEqual(answered, [b"%d" % i for i in range(rounds)])
+            )
+
+        return gatherResults(
+            [ping_pong("tcp://127.0.0.1:*"), ping_pong("inproc://later-turns")]
+        )
