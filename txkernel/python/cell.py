@@ -5,7 +5,9 @@ statement (unless the cell ends with ``;``) is compiled in ``single`` mode so
 that its value reaches ``sys.displayhook``.  Source is registered in
 ``linecache`` under the name it is compiled as (``<cell-N>``, or the
 debugger's cell file while debugpy is installed, see
-:mod:`.debugcells`) so tracebacks show the user's lines; tracebacks,
+:mod:`.debugcells`) so tracebacks show the user's lines (the source of the
+last :data:`UNCOUNTED_KEPT` uncounted cells only: a frontend that polls with
+silent executions does not make the kernel grow); tracebacks,
 warnings and syntax errors name the cell by its label (``<cell-N>``) whatever
 the file name, and are cut to the user's frames: from the first frame of cell code,
 without the kernel's own frames (where an interrupt or an ``input()`` wait
@@ -16,6 +18,7 @@ execution thread (the coroutine of an async cell on the reactor thread).
 from __future__ import annotations
 
 import ast
+import collections
 import inspect
 import itertools
 import linecache
@@ -30,6 +33,10 @@ CELL_FILE_PREFIXES = [CELL_PREFIX]
 _KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _uncounted = itertools.count(1)
+#: How many uncounted cells (``silent``, or ``store_history: false``) keep
+#: their source in ``linecache`` (and their label): the older are forgotten.
+UNCOUNTED_KEPT = 1000
+_uncounted_names: collections.deque[str] = collections.deque()
 #: File name a cell was compiled as -> the label users read (``<cell-N>``).
 _labels: dict[str, str] = {}
 
@@ -38,7 +45,13 @@ def cell_filename(count: int, counted: bool) -> str:
     """``<cell-N>`` for a counted execution, a unique name otherwise."""
     if counted:
         return f"{CELL_PREFIX}{count}>"
-    return f"{CELL_PREFIX}{count}.{next(_uncounted)}>"
+    name = f"{CELL_PREFIX}{count}.{next(_uncounted)}>"
+    _uncounted_names.append(name)
+    while len(_uncounted_names) > UNCOUNTED_KEPT:
+        old = _uncounted_names.popleft()
+        linecache.cache.pop(old, None)
+        _labels.pop(old, None)
+    return name
 
 
 class CompiledCell:
