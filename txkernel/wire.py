@@ -139,7 +139,7 @@ class Wire:
     def new_message(
         self,
         msg_type: str,
-        content: dict[str, Any] | bytes | None = None,
+        content: dict[str, Any] | None = None,
         parent: Message | None = None,
         metadata: dict[str, Any] | None = None,
         buffers: Sequence[bytes] | None = None,
