@@ -183,11 +183,28 @@ class Wire:
                 _quote(msg_type),
                 self._header_middle,
                 datetime.now(UTC).isoformat()[:-6],  # (always "+00:00")
-                'Z", "version": "' + PROTOCOL_VERSION + '"}',
+                _HEADER_END,
             )
         )
-        parts = [
+        return self._frames(
             header.encode("utf-8", errors="surrogateescape"),
+            parent_frame,
+            metadata,
+            content,
+            identities,
+        )
+
+    def _frames(
+        self,
+        header: bytes,
+        parent_frame: bytes | None,
+        metadata: dict[str, Any] | None,
+        content: dict[str, Any] | bytes,
+        identities: Sequence[bytes],
+    ) -> list[bytes]:
+        """The signed frames of a message whose header is packed already."""
+        parts = [
+            header,
             parent_frame if parent_frame is not None else _EMPTY,
             pack(metadata) if metadata else _EMPTY,
             content if isinstance(content, bytes) else pack(content),
@@ -218,18 +235,16 @@ class Wire:
         already made (the messenger packs a request's header once for all
         the messages that answer it).
         """
-        content = msg.get("content", {})
-        parent = msg.get("parent_header")
-        metadata = msg.get("metadata")
-        parts = [
+        if parent_frame is None:
+            parent = msg.get("parent_header")
+            parent_frame = pack(parent) if parent else _EMPTY
+        frames = self._frames(
             pack(msg["header"]),
-            parent_frame
-            if parent_frame is not None
-            else pack(parent) if parent else _EMPTY,
-            pack(metadata) if metadata else _EMPTY,
-            content if isinstance(content, bytes) else pack(content),
-        ]
-        frames = [*identities, DELIMITER, self.sign(parts), *parts]
+            parent_frame,
+            msg.get("metadata"),
+            msg.get("content", {}),
+            identities,
+        )
         buffers = msg.get("buffers")
         if buffers:
             frames.extend(bytes(b) if isinstance(b, memoryview) else b for b in buffers)
@@ -373,6 +388,9 @@ class PendingFrames(Sequence[bytes]):
 
 #: An empty JSON object, packed.
 _EMPTY = b"{}"
+
+#: How the header new_frames packs ends.
+_HEADER_END = f'Z", "version": "{PROTOCOL_VERSION}"}}'
 
 #: Frames are joined to be signed in one call while they are smaller.
 _JOIN_BELOW = 64 * 1024
