@@ -34,7 +34,7 @@ _KERNEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.s
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _uncounted = itertools.count(1)
 #: How many uncounted cells (``silent``, or ``store_history: false``) keep
-#: their source in ``linecache`` (and their label): the older are forgotten.
+#: their source in ``linecache``: the older are forgotten.
 UNCOUNTED_KEPT = 1000
 _uncounted_names: collections.deque[str] = collections.deque()
 #: File name a cell was compiled as -> the label users read (``<cell-N>``).
@@ -48,9 +48,7 @@ def cell_filename(count: int, counted: bool) -> str:
     name = f"{CELL_PREFIX}{count}.{next(_uncounted)}>"
     _uncounted_names.append(name)
     while len(_uncounted_names) > UNCOUNTED_KEPT:
-        old = _uncounted_names.popleft()
-        linecache.cache.pop(old, None)
-        _labels.pop(old, None)
+        linecache.cache.pop(_uncounted_names.popleft(), None)
     return name
 
 
