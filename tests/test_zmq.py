@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zmq
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial.unittest import TestCase
 
 from txkernel._zmq import ZmqSocket, make_factory
@@ -90,36 +90,53 @@ class ReplyWhileReadingTests(TestCase):
         self.factory = make_factory(reactor)
         self.addCleanup(self.factory.shutdown)
 
-    def test_a_ping_pong_of_replies_sent_from_the_handler_never_stalls(self) -> None:
-        rounds = 300
+    def ping_pong(
+        self, address: str, later: bool, rounds: int = 300
+    ) -> Deferred[ZmqSocket]:
+        """``rounds`` pings from a DEALER, each answered by a ROUTER bound
+        to ``address``: from its handler, or (``later``) from a timer,
+        outside any read; the client sends its next ping the same way.
+        Fires with the server once every pong came back in order."""
         done: Deferred[None] = Deferred()
         answered: list[bytes] = []
 
+        def send(sock: ZmqSocket, frames: list[bytes]) -> None:
+            if later:
+                reactor.callLater(0, sock.send, frames)
+            else:
+                sock.send(frames)
+
         def serve(frames: list[bytes]) -> None:
-            server.send([frames[0], b"pong", frames[1]])
+            send(server, [frames[0], b"pong", frames[1]])
 
         def pong(frames: list[bytes]) -> None:
             answered.append(frames[1])
             if len(answered) == rounds:
                 done.callback(None)
             else:
-                client.send([b"%d" % len(answered)])
+                send(client, [b"%d" % len(answered)])
 
         server = ZmqSocket(self.factory, zmq.ROUTER, serve)
         self.addCleanup(server.shutdown)
-        address = server.bind("tcp://127.0.0.1:*")
+        bound = server.bind(address)
         client = ZmqSocket(self.factory, zmq.DEALER, pong)
         self.addCleanup(client.shutdown)
-        client.connect(address)
+        client.connect(bound)
         client.send([b"0"])
 
-        def check(_: object) -> None:
+        def check(_: object) -> ZmqSocket:
             self.assertEqual(answered, [b"%d" % i for i in range(rounds)])
+            return server
+
+        return done.addCallback(check)
+
+    def test_a_ping_pong_of_replies_sent_from_the_handler_never_stalls(self) -> None:
+        def check(server: ZmqSocket) -> None:
             # The server's reads found it empty after each reply: no read
             # is left waiting for a later turn.
             self.assertIsNone(server.read_scheduled)
 
-        return done.addCallback(check)
+        return self.ping_pong("tcp://127.0.0.1:*", later=False).addCallback(check)
 
     def test_a_reply_sent_while_reading_needs_no_timer(self) -> None:
         """The read loop looks at the socket again after the handler's send,
@@ -175,33 +192,9 @@ class ReplyWhileReadingTests(TestCase):
     def test_a_ping_pong_of_replies_sent_on_later_turns_never_stalls(self) -> None:
         """Each reply is sent from a timer, outside any read (as a cell's
         reply is), over TCP and inproc: the socket keeps announcing input."""
-        from twisted.internet.defer import gatherResults
-
-        def ping_pong(address: str, rounds: int = 300) -> Deferred[None]:
-            done: Deferred[None] = Deferred()
-            answered: list[bytes] = []
-
-            def serve(frames: list[bytes]) -> None:
-                reactor.callLater(0, server.send, [frames[0], b"pong", frames[1]])
-
-            def pong(frames: list[bytes]) -> None:
-                answered.append(frames[1])
-                if len(answered) == rounds:
-                    done.callback(None)
-                else:
-                    reactor.callLater(0, client.send, [b"%d" % len(answered)])
-
-            server = ZmqSocket(self.factory, zmq.ROUTER, serve)
-            self.addCleanup(server.shutdown)
-            bound = server.bind(address)
-            client = ZmqSocket(self.factory, zmq.DEALER, pong)
-            self.addCleanup(client.shutdown)
-            client.connect(bound)
-            client.send([b"0"])
-            return done.addCallback(
-                lambda _: self.assertEqual(answered, [b"%d" % i for i in range(rounds)])
-            )
-
         return gatherResults(
-            [ping_pong("tcp://127.0.0.1:*"), ping_pong("inproc://later-turns")]
+            [
+                self.ping_pong("tcp://127.0.0.1:*", later=True),
+                self.ping_pong("inproc://later-turns", later=True),
+            ]
         )
